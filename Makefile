@@ -1,0 +1,86 @@
+# civicgrid — the two commands: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Find a Python >= 3.12: PATH first, then pyenv's versions; fail clearly when there is none.
+define FIND_PYTHON
+for c in python3.13 python3.12 python3 python; do \
+  p=$$(command -v $$c 2>/dev/null) || continue; \
+  $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; exit 0; }; \
+done; \
+root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; exit 0; }; \
+done; exit 1
+endef
+
+.PHONY: help venv install install-dev browser run serve test test-fast check lint format typecheck \
+        migrations-check bench messages clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(PY):
+	@BASE=$$( $(FIND_PYTHON) ) || { echo "civicgrid needs Python >= 3.12: none on PATH or under pyenv. Install one (e.g. 'pyenv install 3.12') and run make again." >&2; exit 1; }; \
+	echo "Using $$BASE ($$($$BASE --version))"; \
+	$$BASE -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(VENV)/.installed $@
+
+venv: $(PY)
+install: $(VENV)/.installed  ## create .venv and install the runtime
+install-dev: $(VENV)/.installed-dev  ## install runtime and test/lint tools
+
+browser:  ## install Debian chromium and a CJK font for browser tests (when missing)
+	@bash scripts/ensure-browser.sh
+
+run: install  ## create .venv, install, migrate, load the demo, serve on http://$(HOST):$(PORT)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py compilemessages --ignore=.venv -v 0 || true
+	$(PY) manage.py demo_load --if-empty
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: install-dev browser  ## install what the tests need and run the whole suite
+	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: install-dev  ## the suite without browser tests
+	$(PY) -m pytest -p no:cacheprovider -m "not browser" $(PYTEST_ARGS)
+
+lint: install-dev  ## ruff and import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install-dev  ## mypy with django-stubs
+	$(VENV)/bin/mypy civicgrid
+
+migrations-check: install-dev  ## fail when models and migrations disagree
+	$(PY) manage.py makemigrations --check --dry-run
+
+check: lint typecheck migrations-check test  ## exactly what CI runs
+
+messages: install-dev  ## refresh the translation catalogues
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv
+
+bench: install-dev  ## benchmarks; figures go to bench/results/
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,208 @@
+"""Settings shared by every environment; everything that differs comes from environment variables.
+
+See docs/configuration.md for each variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parents[3]
+VAR_DIR = Path(os.environ.get("CIVICGRID_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks_db",
+    "civicgrid.core",
+    "civicgrid.accounts",
+    "civicgrid.geo",
+    "civicgrid.cases",
+    "civicgrid.web",
+    "civicgrid.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "civicgrid.core.middleware.RequestIdMiddleware",
+]
+
+ROOT_URLCONF = "civicgrid.config.urls"
+WSGI_APPLICATION = "civicgrid.config.wsgi.application"
+ASGI_APPLICATION = "civicgrid.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "civicgrid.web.context_processors.site",
+            ],
+        },
+    }
+]
+
+# --- database: SQLite in WAL mode by default, PostgreSQL through DATABASE_URL -----------------
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "civicgrid.sqlite3"),
+            "OPTIONS": {
+                # WAL lets readers run beside one writer; writers queue behind the busy timeout
+                # instead of failing, and IMMEDIATE takes the write lock when a transaction starts.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- language and time --------------------------------------------------------------------
+LANGUAGE_CODE = os.environ.get("CIVICGRID_LANGUAGE", "zh-hans")
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "civicgrid" / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = os.environ.get("CIVICGRID_TIME_ZONE", "Asia/Shanghai")
+
+# --- static and media ----------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("CIVICGRID_STATIC_ROOT", BASE_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("CIVICGRID_MEDIA_ROOT", VAR_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+
+# --- background tasks: Django's tasks API, database backend (RQ on Redis at scale) ------------
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("CIVICGRID_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
+# --- security headers (tightened further in production) ------------------------------------
+from django.utils.csp import CSP  # noqa: E402
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:", "blob:", *env_list("CIVICGRID_TILE_HOSTS", "")],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- logging: JSON lines with request ids ------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "civicgrid.core.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "civicgrid.core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("CIVICGRID_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_tasks_db": {"level": "WARNING"},
+    },
+}
+
+# --- civicgrid domain configuration (see docs/configuration.md) ------------------------------
+# Work periods of a working day, local time. One city uses 09-11 and 13-17; change to suit.
+CIVICGRID_WORK_PERIODS = os.environ.get("CIVICGRID_WORK_PERIODS", "09:00-12:00,13:30-17:30")
+# Tile URL for the maps; empty shows the grid cells on a blank background (offline intranets).
+CIVICGRID_TILE_URL = os.environ.get("CIVICGRID_TILE_URL", "")
+CIVICGRID_TILE_ATTRIBUTION = os.environ.get("CIVICGRID_TILE_ATTRIBUTION", "")
+# Duplicate suggestion: same category within this radius and window.
+CIVICGRID_DUPLICATE_RADIUS_M = int(os.environ.get("CIVICGRID_DUPLICATE_RADIUS_M", "100"))
+CIVICGRID_DUPLICATE_WINDOW_HOURS = int(os.environ.get("CIVICGRID_DUPLICATE_WINDOW_HOURS", "72"))
+# Photos: images only, capped in bytes and pixels.
+CIVICGRID_PHOTO_MAX_BYTES = int(os.environ.get("CIVICGRID_PHOTO_MAX_BYTES", str(8 * 1024 * 1024)))
+CIVICGRID_PHOTO_MAX_PIXELS = int(os.environ.get("CIVICGRID_PHOTO_MAX_PIXELS", str(40_000_000)))
+# Transfers: the number of unit-to-unit transfers after which the street office decides.
+CIVICGRID_MAX_TRANSFERS = int(os.environ.get("CIVICGRID_MAX_TRANSFERS", "2"))
+CIVICGRID_MAX_EXTENSIONS = int(os.environ.get("CIVICGRID_MAX_EXTENSIONS", "2"))
+# Periodic work of the embedded worker (seconds).
+CIVICGRID_SWEEP_INTERVAL_S = int(os.environ.get("CIVICGRID_SWEEP_INTERVAL_S", "60"))
+CIVICGRID_SEAL_INTERVAL_S = int(os.environ.get("CIVICGRID_SEAL_INTERVAL_S", "2"))
