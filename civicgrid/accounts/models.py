@@ -162,3 +162,6 @@ class Notification(models.Model):
                 name="notification_dedupe",
             )
         ]
+
+    def __str__(self) -> str:
+        return self.message

@@ -114,6 +114,9 @@ class TimeLimit(models.Model):
             models.CheckConstraint(condition=models.Q(limit_minutes__gt=0), name="limit_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.category_id} {self.urgency} {self.limit_minutes}"
+
 
 class RoutingRule(models.Model):
     """A row of the responsibility matrix (责任矩阵): grid cell × category → unit.
@@ -139,6 +142,9 @@ class RoutingRule(models.Model):
                 name="routing_category_default_unique",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.cell_id or '*'} × {self.category_id} → {self.unit_id}"
 
 
 class Status(models.TextChoices):
@@ -441,6 +447,9 @@ class CaseRequest(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.state}"
+
 
 class PhotoStage(models.TextChoices):
     REPORT = "report", _("When reported")
@@ -473,6 +482,9 @@ class CasePhoto(models.Model):
     )
     uploaded_at = models.DateTimeField()
 
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.stage}"
+
 
 class Follower(models.Model):
     """A resident who follows a case ("me too") instead of reporting it again."""
@@ -485,6 +497,9 @@ class Follower(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "user"], name="follower_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} follows {self.case_id}"
 
 
 class Rating(models.Model):
@@ -500,3 +515,6 @@ class Rating(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     rated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.satisfaction}"

@@ -10,7 +10,9 @@ import re
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 # An 18-character resident ID, an 11-digit mobile number: never written to a log in clear.
-_PERSONAL = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])|(?<![0-9])(1[3-9]\d)\d{4}(\d{4})(?![0-9])")
+_PERSONAL = re.compile(
+    r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])|(?<![0-9])(1[3-9]\d)\d{4}(\d{4})(?![0-9])"
+)
 
 
 def mask_personal(text: str) -> str:
@@ -34,7 +36,7 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
             "logger": record.name,
-            "request_id": getattr(record, "request_id", "-"),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
             "message": mask_personal(record.getMessage()),
         }
         if record.exc_info:

@@ -1,4 +1,4 @@
-"""Request ids: taken from X-Request-ID when sane, else made; echoed back and put in every log line."""
+"""Request ids: taken from X-Request-ID when sane, else made; echoed and put in every log line."""
 
 from __future__ import annotations
 

@@ -10,9 +10,12 @@ from django.utils.translation import gettext_lazy as _
 class AuditRecord(models.Model):
     """One row of the append-only audit log (审计日志).
 
-    Services insert rows with ``hash`` empty; the sealing task chains them in id order:
-    ``hash = sha256(prev_hash + canonical(row))``. Rows are never updated except to be sealed,
-    and never deleted.
+    Services insert rows unsealed (``seal_seq`` empty); the sealing task chains them in the
+    order it seals them: ``hash = sha256(prev_hash + canonical(row))``, where the canonical form
+    covers every field but the hash. Sealing order is id order except for a row whose
+    transaction commits after rows with higher ids were sealed (possible on PostgreSQL): it is
+    chained at the end, so it never stays unsealed. ``seal_seq`` is the row's position in the
+    chain. Rows are never updated except to be sealed, and never deleted.
     """
 
     created_at = models.DateTimeField(_("time"), db_index=True)
@@ -33,6 +36,7 @@ class AuditRecord(models.Model):
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True, db_index=True)
     sealed_at = models.DateTimeField(null=True, blank=True)
+    seal_seq = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         verbose_name = _("audit record")
@@ -41,7 +45,9 @@ class AuditRecord(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
             models.Index(
-                fields=["id"], name="audit_unsealed_idx", condition=models.Q(hash="")
+                fields=["id"],
+                name="audit_unsealed_idx",
+                condition=models.Q(seal_seq__isnull=True),
             ),
         ]
 
@@ -50,18 +56,22 @@ class AuditRecord(models.Model):
 
     @property
     def is_sealed(self) -> bool:
-        return bool(self.hash)
+        return self.seal_seq is not None
 
 
 class AuditChainHead(models.Model):
     """The single row that holds the last sealed record; sealing locks it, nothing else does."""
 
     last_record_id = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"#{self.last_record_id} {self.last_hash}"
 
 
 class AuditHeadPublication(models.Model):
@@ -75,6 +85,9 @@ class AuditHeadPublication(models.Model):
     class Meta:
         verbose_name = _("published audit head")
         ordering = ["-published_on"]
+
+    def __str__(self) -> str:
+        return f"{self.published_on} #{self.last_record_id} {self.last_hash}"
 
 
 class CalendarDay(models.Model):
@@ -107,3 +120,6 @@ class DailyCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "day"], name="daily_counter_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.day} {self.value}"

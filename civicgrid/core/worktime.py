@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import zoneinfo
@@ -21,6 +22,7 @@ from functools import lru_cache
 
 import chinese_calendar
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from .errors import CoreError
 
@@ -46,26 +48,32 @@ def parse_work_periods(spec: str) -> tuple[tuple[dt.time, dt.time], ...]:
         except ValueError as exc:
             raise CoreError(
                 CoreError.Code.BAD_WORK_PERIODS,
-                f"Work period {part!r} is not of the form HH:MM-HH:MM.",
+                _("The work period “%(period)s” is not of the form HH:MM-HH:MM.")
+                % {"period": part},
                 field="CIVICGRID_WORK_PERIODS",
             ) from exc
         if end <= start or (periods and start < periods[-1][1]):
             raise CoreError(
                 CoreError.Code.BAD_WORK_PERIODS,
-                f"Work period {part!r} ends before it starts or overlaps the previous one.",
+                _(
+                    "The work period “%(period)s” ends before it starts or overlaps the"
+                    " previous one."
+                )
+                % {"period": part},
                 field="CIVICGRID_WORK_PERIODS",
             )
         periods.append((start, end))
     if not periods:
         raise CoreError(
             CoreError.Code.BAD_WORK_PERIODS,
-            "At least one work period is needed.",
+            _("At least one work period is needed."),
             field="CIVICGRID_WORK_PERIODS",
         )
     return tuple(periods)
 
 
 def clear_calendar_cache() -> None:
+    """Forget the cached overrides and calendars (after an override changes, and in tests)."""
     global _overrides
     with _lock:
         _overrides = None
@@ -135,14 +143,18 @@ class WorkCalendar:
         outside working time gives ``start`` itself.
         """
         _require_aware(start)
-        if minutes < 0:
-            raise CoreError(CoreError.Code.BAD_CALENDAR_INPUT, "Minutes must not be negative.")
+        if not math.isfinite(minutes) or minutes < 0:
+            raise CoreError(
+                CoreError.Code.BAD_CALENDAR_INPUT,
+                _("The number of minutes must be a finite number, zero or more."),
+                field="minutes",
+            )
         if minutes == 0:
             return start
         remaining = dt.timedelta(minutes=minutes)
         local = start.astimezone(self.tz)
         day = local.date()
-        for _ in range(3700):  # ten years of days: a guard, not a limit anyone reaches
+        for _day_index in range(3700):  # ten years of days: a guard, not a limit anyone reaches
             for w_start, w_end in self._day_windows(day):
                 if w_end <= local:
                     continue
@@ -152,7 +164,9 @@ class WorkCalendar:
                     return (begin + remaining).astimezone(dt.UTC)
                 remaining -= available
             day += dt.timedelta(days=1)
-        raise CoreError(CoreError.Code.NO_CALENDAR_DATA, "No working time found in ten years.")
+        raise CoreError(
+            CoreError.Code.NO_CALENDAR_DATA, _("No working time was found in ten years.")
+        )
 
     def working_minutes_between(self, start: dt.datetime, end: dt.datetime) -> float:
         """Working minutes from ``start`` to ``end`` (negative when ``end`` is earlier)."""
@@ -176,11 +190,20 @@ class WorkCalendar:
     def add_working_days(self, day: dt.date, days: int) -> dt.date:
         """The date ``days`` working days after ``day`` (the day itself not counted)."""
         if days < 0:
-            raise CoreError(CoreError.Code.BAD_CALENDAR_INPUT, "Days must not be negative.")
+            raise CoreError(
+                CoreError.Code.BAD_CALENDAR_INPUT,
+                _("The number of days must not be negative."),
+                field="days",
+            )
         current = day
         counted = 0
+        limit = day + dt.timedelta(days=3700 + 2 * days)  # a guard, as in add_working_minutes
         while counted < days:
             current += dt.timedelta(days=1)
+            if current > limit:
+                raise CoreError(
+                    CoreError.Code.NO_CALENDAR_DATA, _("No working time was found in ten years.")
+                )
             if is_workday(current):
                 counted += 1
         return current
@@ -202,5 +225,6 @@ def work_calendar() -> WorkCalendar:
 def _require_aware(value: dt.datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise CoreError(
-            CoreError.Code.BAD_CALENDAR_INPUT, "Times must carry a time zone (aware datetimes)."
+            CoreError.Code.BAD_CALENDAR_INPUT,
+            _("Times must carry a time zone (aware datetimes)."),
         )

@@ -83,6 +83,7 @@ class GridCell(models.Model):
         limit_choices_to={"level": AreaLevel.COMMUNITY},
     )
     name = models.CharField(_("name"), max_length=100, blank=True)
+    name_en = models.CharField(_("name in English"), max_length=100, blank=True)
     cell_type = models.CharField(
         _("type"), max_length=20, choices=CellType.choices, default=CellType.BASIC
     )
@@ -95,6 +96,7 @@ class GridCell(models.Model):
     centroid_lng = models.FloatField()
     centroid_lat = models.FloatField()
     is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("grid cell")
@@ -148,3 +150,21 @@ class GridMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.cell.code}"
+
+
+class GeoVersion(models.Model):
+    """The one row (pk=1) whose counter every write to areas or cells increments.
+
+    Point lookup caches its spatial index per process and compares this counter, at most once a
+    second, to notice changes made by any process (an import on one server, lookups on another).
+    """
+
+    version = models.BigIntegerField(_("version"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("geography version")
+        verbose_name_plural = _("geography versions")
+
+    def __str__(self) -> str:
+        return f"geo v{self.version}"

@@ -206,3 +206,12 @@ CIVICGRID_MAX_EXTENSIONS = int(os.environ.get("CIVICGRID_MAX_EXTENSIONS", "2"))
 # Periodic work of the embedded worker (seconds).
 CIVICGRID_SWEEP_INTERVAL_S = int(os.environ.get("CIVICGRID_SWEEP_INTERVAL_S", "60"))
 CIVICGRID_SEAL_INTERVAL_S = int(os.environ.get("CIVICGRID_SEAL_INTERVAL_S", "2"))
+# Jobs of the embedded worker's scheduler: (dotted path to a plain callable, interval seconds).
+CIVICGRID_PERIODIC_JOBS = [
+    ("civicgrid.core.services.audit_seal", CIVICGRID_SEAL_INTERVAL_S),
+    ("civicgrid.core.services.audit_publish_head", 3600),
+]
+# District code used for cases that have an address but no point yet (GB/T 2260).
+CIVICGRID_DISTRICT_CODE = os.environ.get("CIVICGRID_DISTRICT_CODE", "110105")
+# Overrides of the intake/check step limits in minutes (see civicgrid/cases/services.py).
+CIVICGRID_STEP_LIMITS: dict[str, int] = {}

@@ -1,0 +1,168 @@
+"""Reads of the cases app: scoped querysets with their joins, ready to render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from civicgrid.accounts.models import Role, User
+
+from .models import (
+    OPEN_STATUSES,
+    Case,
+    CaseRequest,
+    Category,
+    RequestKind,
+    RequestState,
+    Status,
+    Trace,
+)
+
+_CASE_JOINS = ("category", "cell", "unit")
+
+
+def _in_area(qs: QuerySet[Case], user: User) -> QuerySet[Case]:
+    if user.role == Role.ADMINISTRATOR or not user.area_code:
+        return qs
+    if len(user.area_code) <= 6:
+        return qs.filter(district_code__startswith=user.area_code[:6])
+    return qs.filter(cell__code__startswith=user.area_code)
+
+
+def case_list_for_staff(*, user: User) -> QuerySet[Case]:
+    """Every case the staff member may see: their area, or their unit's cases."""
+    qs = Case.objects.select_related(*_CASE_JOINS)
+    if user.role == Role.UNIT_HANDLER:
+        return qs.filter(unit_id=user.organization_id)
+    return _in_area(qs, user)
+
+
+def case_queue(*, user: User) -> QuerySet[Case]:
+    """The work queue of the user's role: the cases waiting for a step this role takes,
+    most urgent first (deadline, then followers)."""
+    qs = Case.objects.select_related(*_CASE_JOINS)
+    role = user.role
+    if role == Role.OPERATOR:
+        qs = _in_area(qs, user).filter(status=Status.REPORTED)
+    elif role == Role.GRID_WORKER:
+        qs = _in_area(qs, user).filter(
+            status__in=[Status.ACCEPTED, Status.PROCESSED, Status.CHECKING]
+        )
+    elif role == Role.SHIFT_LEADER:
+        pending = CaseRequest.objects.filter(
+            state=RequestState.PENDING,
+            kind__in=[RequestKind.EXTENSION, RequestKind.HOLD, RequestKind.SELF_HANDLE],
+        ).values("case_id")
+        qs = _in_area(qs, user).filter(
+            Q(status__in=[Status.ACCEPTED, Status.VERIFIED]) | Q(pk__in=pending)
+        )
+    elif role == Role.DISPATCHER:
+        pending = CaseRequest.objects.filter(
+            state=RequestState.PENDING, kind=RequestKind.RETURN
+        ).values("case_id")
+        qs = _in_area(qs, user).filter(Q(status=Status.FILED) | Q(pk__in=pending))
+    elif role == Role.UNIT_HANDLER:
+        qs = qs.filter(
+            unit_id=user.organization_id, status__in=[Status.DISPATCHED, Status.PROCESSING]
+        )
+    elif role == Role.SUPERVISOR:
+        pending = CaseRequest.objects.filter(
+            state=RequestState.PENDING, kind__in=[RequestKind.EXTENSION, RequestKind.HOLD]
+        ).values("case_id")
+        qs = _in_area(qs, user).filter(
+            Q(status__in=OPEN_STATUSES) & (Q(is_supervised=True) | Q(pk__in=pending))
+        )
+    elif role in (Role.ADMINISTRATOR, Role.COMMITTEE_MEMBER):
+        qs = _in_area(qs, user).filter(status__in=OPEN_STATUSES)
+    else:
+        return Case.objects.none()
+    return qs.order_by("deadline_at", "-follower_count", "id")
+
+
+def case_list_for_resident(*, user: User) -> QuerySet[Case]:
+    """The resident's own reports and the cases they follow, newest first."""
+    return (
+        Case.objects.select_related(*_CASE_JOINS)
+        .filter(Q(reporter=user) | Q(followers__user=user))
+        .distinct()
+        .order_by("-reported_at")
+    )
+
+
+def case_list_public() -> QuerySet[Case]:
+    """Cases anyone may see (the public projection is applied when rendering)."""
+    return (
+        Case.objects.select_related(*_CASE_JOINS)
+        .exclude(status=Status.CANCELLED)
+        .filter(category__is_public=True)
+        .order_by("-reported_at")
+    )
+
+
+def case_timeline(*, case: Case) -> QuerySet[Trace]:
+    return (
+        Trace.objects.filter(case=case)
+        .select_related("actor", "unit")
+        .prefetch_related("photos")
+        .order_by("finished_at", "id")
+    )
+
+
+def case_pending_requests(*, case: Case) -> QuerySet[CaseRequest]:
+    return CaseRequest.objects.filter(case=case, state=RequestState.PENDING).select_related(
+        "requested_by"
+    )
+
+
+def leaf_categories(*, public_only: bool = True) -> QuerySet[Category]:
+    qs = Category.objects.filter(is_active=True, children__isnull=True)
+    if public_only:
+        qs = qs.filter(is_public=True)
+    return qs.select_related("parent").order_by("branch", "sort_order", "code")
+
+
+def _metres_between(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    r = 6371000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def case_duplicates_nearby(
+    *,
+    category: Category,
+    lat: float,
+    lng: float,
+    at: dt.datetime | None = None,
+    radius_m: int | None = None,
+    window_hours: int | None = None,
+    limit: int = 5,
+) -> list[tuple[Case, float]]:
+    """Open cases of the same category within ``radius_m`` reported in the last
+    ``window_hours``, nearest first, with their distance in metres."""
+    at = at or timezone.now()
+    radius = radius_m or settings.CIVICGRID_DUPLICATE_RADIUS_M
+    window = window_hours or settings.CIVICGRID_DUPLICATE_WINDOW_HOURS
+    dlat = radius / 111_320
+    dlng = radius / (111_320 * max(0.01, math.cos(math.radians(lat))))
+    rows = Case.objects.select_related(*_CASE_JOINS).filter(
+        category=category,
+        status__in=OPEN_STATUSES,
+        reported_at__gte=at - dt.timedelta(hours=window),
+        reported_at__lte=at,
+        lat__range=(lat - dlat, lat + dlat),
+        lng__range=(lng - dlng, lng + dlng),
+    )[:200]
+    found = []
+    for case in rows:
+        assert case.lat is not None and case.lng is not None
+        d = _metres_between(lat, lng, case.lat, case.lng)
+        if d <= radius:
+            found.append((case, d))
+    found.sort(key=lambda pair: pair[1])
+    return found[:limit]
