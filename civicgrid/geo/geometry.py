@@ -142,14 +142,14 @@ def check_polygon(geometry: Any) -> tuple[dict[str, Any], BaseGeometry]:
                 GeoError.Code.BAD_POLYGON,
                 _("The polygon cannot be built: %(reason)s.") % {"reason": str(exc)[:200]},
             ) from exc
-        if geom.is_empty or geom.area <= 0:
-            raise _Invalid(GeoError.Code.BAD_POLYGON, _("The polygon is empty (it has no area)."))
-        if not geom.is_valid:
+        if not geom.is_empty and not geom.is_valid:
             raise _Invalid(
                 GeoError.Code.BAD_POLYGON,
                 _("The polygon is not valid: %(reason)s.")
                 % {"reason": shapely.is_valid_reason(geom)},
             )
+        if geom.is_empty or geom.area <= 0:
+            raise _Invalid(GeoError.Code.BAD_POLYGON, _("The polygon is empty (it has no area)."))
     except _Invalid as exc:
         raise GeometryError(exc.problem) from None
     return clean, geom

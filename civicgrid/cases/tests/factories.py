@@ -123,7 +123,10 @@ def build_world(*, second_community: bool = False) -> World:
     grid_import(actor=admin, geojson=grid_geojson())
     if second_community:
         area_create(
-            actor=admin, code=OTHER_COMMUNITY, level=AreaLevel.COMMUNITY, name="邻近社区",
+            actor=admin,
+            code=OTHER_COMMUNITY,
+            level=AreaLevel.COMMUNITY,
+            name="邻近社区",
             parent=street,
         )
         grid_import(actor=admin, geojson=grid_geojson(OTHER_COMMUNITY, lng0=LNG0 + STEP * 3))
@@ -141,7 +144,9 @@ def build_world(*, second_community: bool = False) -> World:
     c["garbage"] = _category("E0101", Branch.EVENT, "暴露垃圾", "Exposed rubbish", c["E01"])
     c["C"] = _category("C", Branch.COMPONENT, "部件", "Components", None)
     c["C01"] = _category("C01", Branch.COMPONENT, "公用设施", "Public utilities", c["C"])
-    c["manhole"] = _category("C0101", Branch.COMPONENT, "污水井盖", "Sewage manhole cover", c["C01"])
+    c["manhole"] = _category(
+        "C0101", Branch.COMPONENT, "污水井盖", "Sewage manhole cover", c["C01"]
+    )
     c["light"] = _category("C0102", Branch.COMPONENT, "路灯", "Street light", c["C01"])
     for cat in (c["garbage"], c["manhole"], c["light"]):
         TimeLimit.objects.create(

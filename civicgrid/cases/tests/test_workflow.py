@@ -46,7 +46,9 @@ def test_full_loop_writes_one_trace_per_step():
         (Action.CHECK_PASS, Status.CHECKING, Status.CLOSED),
         (Action.RATE, Status.CLOSED, Status.EVALUATED),
     ]
-    assert AuditRecord.objects.filter(target_id=str(case.pk), action__startswith="case.").count() == 9
+    assert (
+        AuditRecord.objects.filter(target_id=str(case.pk), action__startswith="case.").count() == 9
+    )
     assert case.photos.count() == 1
     assert Rating.objects.get(case=case).satisfaction == Satisfaction.VERY_SATISFIED
     assert case.deadline_at is None
@@ -113,9 +115,7 @@ def test_return_approved_then_dispatch_elsewhere_counts_a_transfer():
     assert case.status == Status.FILED
     assert case.unit is None
     assert case.return_count == 1
-    s.case_dispatch(
-        actor=w.users["dispatcher"], case=case, unit=w.units["city"], reason="城管负责"
-    )
+    s.case_dispatch(actor=w.users["dispatcher"], case=case, unit=w.units["city"], reason="城管负责")
     case.refresh_from_db()
     assert case.unit == w.units["city"]
     assert case.transfer_count == 1
@@ -192,8 +192,11 @@ def test_callback_rating_by_operator():
     s.case_check_start(actor=w.users["grid_worker"], case=case)
     s.case_check_finish(actor=w.users["grid_worker"], case=case, passed=True)
     rating = s.case_rate(
-        actor=w.users["operator"], case=case, satisfaction="basically_satisfied",
-        resolved=True, contacted=True,
+        actor=w.users["operator"],
+        case=case,
+        satisfaction="basically_satisfied",
+        resolved=True,
+        contacted=True,
     )
     assert rating.is_callback is True
 

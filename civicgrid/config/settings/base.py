@@ -210,6 +210,7 @@ CIVICGRID_SEAL_INTERVAL_S = int(os.environ.get("CIVICGRID_SEAL_INTERVAL_S", "2")
 CIVICGRID_PERIODIC_JOBS = [
     ("civicgrid.core.services.audit_seal", CIVICGRID_SEAL_INTERVAL_S),
     ("civicgrid.core.services.audit_publish_head", 3600),
+    ("civicgrid.cases.services.case_escalate_overdue", CIVICGRID_SWEEP_INTERVAL_S),
 ]
 # District code used for cases that have an address but no point yet (GB/T 2260).
 CIVICGRID_DISTRICT_CODE = os.environ.get("CIVICGRID_DISTRICT_CODE", "110105")

@@ -25,13 +25,14 @@ def import_grid_3x3(actor: Any = None) -> ImportReport:
 
 
 def cell_feature(data: dict[str, Any], code: str) -> dict[str, Any]:
-    return next(f for f in data["features"] if f["properties"]["code"] == code)
+    return next(f for f in data["features"] if f["properties"].get("code") == code)
 
 
-def with_feature(data: dict[str, Any], code: str, **changes: Any) -> dict[str, Any]:
-    """A deep copy of ``data`` where the feature ``code`` has ``changes`` (properties or geometry)."""
+def with_feature(data: dict[str, Any], target: str, /, **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``data``; the feature coded ``target`` gets ``changes`` (properties or
+    geometry)."""
     data = copy.deepcopy(data)
-    feature = cell_feature(data, code)
+    feature = cell_feature(data, target)
     for key, value in changes.items():
         if key == "geometry":
             feature["geometry"] = value
