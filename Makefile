@@ -42,7 +42,7 @@ venv: $(PY)
 install: $(VENV)/.installed  ## create .venv and install the runtime
 install-dev: $(VENV)/.installed-dev  ## install runtime and test/lint tools
 
-browser:  ## install Debian chromium and a CJK font for browser tests (when missing)
+browser:  ## install Debian chromium, a CJK font and msgfmt for the tests (when missing)
 	@bash scripts/ensure-browser.sh
 
 run: install  ## create .venv, install, migrate, load the demo, serve on http://$(HOST):$(PORT)
@@ -51,12 +51,29 @@ run: install  ## create .venv, install, migrate, load the demo, serve on http://
 	$(PY) manage.py demo_load --if-empty
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Extra pytest arguments: `make test PYTEST_ARGS="-k cases -x"`, or `PYTEST_ARGS="-n 2"` for
+# pytest-xdist (browser tests and live_server work under it; see conftest.py).
+PYTEST_ARGS ?=
+# compilemessages refuses to run when there is no locale directory yet: compile only when there is.
+# It needs msgfmt (Debian's gettext), which `make browser` installs.
+COMPILE_MESSAGES = if find civicgrid -type d -name locale -print -quit | grep -q .; then \
+	  if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v 0; \
+	  else echo "make: msgfmt is missing, translations not compiled; run 'make browser'." >&2; fi; fi
+# pytest's exit code, with a clear word for 5 (no test collected), which must never pass.
+PYTEST = $(PY) -m pytest -p no:cacheprovider
+define RUN_PYTEST
+rc=0; $(PYTEST) $(1) $(PYTEST_ARGS) || rc=$$?; \
+[ $$rc -ne 5 ] || echo "make: pytest collected no tests (exit 5): check testpaths, -m and -k." >&2; \
+exit $$rc
+endef
+
 test: install-dev browser  ## install what the tests need and run the whole suite
-	$(PY) manage.py compilemessages --ignore=.venv -v 0
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	@$(COMPILE_MESSAGES)
+	@$(call RUN_PYTEST,)
 
 test-fast: install-dev  ## the suite without browser tests
-	$(PY) -m pytest -p no:cacheprovider -m "not browser" $(PYTEST_ARGS)
+	@$(COMPILE_MESSAGES)
+	@$(call RUN_PYTEST,-m "not browser")
 
 lint: install-dev  ## ruff and import-linter
 	$(VENV)/bin/ruff check .

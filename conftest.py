@@ -1,9 +1,9 @@
 """Shared pytest fixtures. App-specific factories live in each app's tests/factories.py.
 
-Browser tests (marked ``@pytest.mark.browser``) drive Debian's Chromium through Playwright's sync API
-against pytest-django's ``live_server`` (which serves static files through the staticfiles finders,
-as StaticLiveServerTestCase does, because ``django.contrib.staticfiles`` is installed). A browser
-test looks like::
+Browser tests (marked ``@pytest.mark.browser``) drive Debian's Chromium through Playwright's sync
+API against pytest-django's ``live_server`` (which serves static files through the staticfiles
+finders, as StaticLiveServerTestCase does, because ``django.contrib.staticfiles`` is installed).
+A browser test looks like::
 
     @pytest.mark.browser
     def test_resident_reports_a_case(page, live_server, login_as, assert_offline, screenshot):
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from pytest_django.live_server_helper import LiveServer
 
 # Hosts a page may talk to. Anything else is a CDN, a tile server or a tracker: the product must
-# work on an offline intranet, so browser tests block such requests and `assert_offline` fails on them.
+# work on an offline intranet, so browser tests block such requests and `assert_offline` fails
+# on them.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # URLs that never leave the browser.
 LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome-error"})
@@ -117,14 +118,18 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 # --- ordering and reports --------------------------------------------------------------------
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run browser tests last: the fast suite fails first, and the Playwright event loop (see
-    `browser`) only starts once every other test in the process has run."""
+    `browser`) only starts once every other test in the process has run. trylast: after
+    pytest-django's own sort (db, transactional, no db), which this stable sort keeps."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     # Let fixtures see whether the test body failed (the page fixture screenshots failures).
     setattr(item, f"rep_{report.when}", report)

@@ -1,4 +1,4 @@
-"""The browser test machinery itself: Chromium starts, talks only to the live server, screenshots."""
+"""The browser test machinery: Chromium starts, talks only to the live server, takes screenshots."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ["role", "organization__kind", "is_active"]
     search_fields = ["username", "display_name", "email"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         (
             _("civicgrid"),
             {"fields": ("role", "organization", "area_code", "display_name", "phone", "language")},

@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
+from ninja import Status as HttpStatus
 from ninja.throttling import AnonRateThrottle
 from pydantic import Field
 
@@ -49,7 +50,7 @@ class RevokedOut(Schema):
 
 
 def _actor(request: HttpRequest) -> User:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    return request.auth  # type: ignore[attr-defined]
 
 
 @router.post(
@@ -59,7 +60,7 @@ def _actor(request: HttpRequest) -> User:
     throttle=[AnonRateThrottle("20/m")],
     summary="Exchange username and password for a personal API token",
 )
-def token_create(request: HttpRequest, payload: TokenIn) -> tuple[int, TokenOut]:
+def token_create(request: HttpRequest, payload: TokenIn) -> HttpStatus[TokenOut]:
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise AccountError(
@@ -69,8 +70,8 @@ def token_create(request: HttpRequest, payload: TokenIn) -> tuple[int, TokenOut]
         )
     assert isinstance(user, User)
     token, raw = api_token_issue(actor=user, user=user, name=payload.name)
-    return 201, TokenOut(
-        token=raw, prefix=token.prefix, name=token.name, created_at=token.created_at
+    return HttpStatus(
+        201, TokenOut(token=raw, prefix=token.prefix, name=token.name, created_at=token.created_at)
     )
 
 

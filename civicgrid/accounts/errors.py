@@ -15,4 +15,4 @@ class AccountError(CivicError):
         FORBIDDEN = "accounts.forbidden"
         BAD_INPUT = "accounts.bad_input"
         BAD_CREDENTIALS = "accounts.bad_credentials"
-        TOKEN_REVOKED = "accounts.token_revoked"
+        REVOKED = "accounts.revoked"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -92,8 +92,6 @@ class User(AbstractUser):
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     language = models.CharField(_("language"), max_length=10, blank=True)
     large_text = models.BooleanField(_("large text"), default=False)
-
-    objects = UserManager()
 
     class Meta:
         verbose_name = _("user")

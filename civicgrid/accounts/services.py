@@ -97,7 +97,7 @@ def api_token_revoke(*, actor: User | None, token: ApiToken) -> ApiToken:
         raise _forbidden()
     if token.revoked_at is not None:
         raise AccountError(
-            AccountError.Code.TOKEN_REVOKED,
+            AccountError.Code.REVOKED,
             _("This token was already revoked."),
             kind=ErrorKind.CONFLICT,
         )

@@ -28,9 +28,7 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        audit_record(
-            actor=request.user, action=f"admin.delete.{obj._meta.model_name}", target=obj
-        )
+        audit_record(actor=request.user, action=f"admin.delete.{obj._meta.model_name}", target=obj)
         super().delete_model(request, obj)
 
 
@@ -59,8 +57,16 @@ class TraceInline(admin.TabularInline):
     model = Trace
     extra = 0
     can_delete = False
-    fields = ["finished_at", "action", "from_status", "to_status", "actor", "unit", "on_time"]
-    readonly_fields = fields
+    fields = ("finished_at", "action", "from_status", "to_status", "actor", "unit", "on_time")
+    readonly_fields = (
+        "finished_at",
+        "action",
+        "from_status",
+        "to_status",
+        "actor",
+        "unit",
+        "on_time",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

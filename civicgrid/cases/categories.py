@@ -120,6 +120,7 @@ class _Node:
     unit_code: Any  # str, None (no unit) or _INHERIT
     limits: dict[str, Limit]
     given_urgencies: frozenset[str]  # valid urgency keys present, even with a bad value
+    has_branch_key: bool  # a bad branch is reported once, not again as missing
     # resolved
     resolved_branch: str = ""
     resolved_public: bool = True
@@ -233,8 +234,8 @@ def _limits(problems: _Problems, value: Any, path: str) -> tuple[dict[str, Limit
             continue
         for key in sorted(set(spec) - LIMIT_KEYS):
             problems.add(f"{upath}.{key}", _("Unknown key; a time limit has minutes and clock."))
-        minutes = spec.get("minutes")
-        clock = spec.get("clock")
+        minutes: Any = spec.get("minutes")
+        clock: Any = spec.get("clock")
         ok = True
         if not _is_int(minutes):
             problems.add(f"{upath}.minutes", _("Minutes must be a whole number."))
@@ -331,6 +332,7 @@ def _parse_node(problems: _Problems, index: int, item: Any) -> _Node | None:
         unit_code=unit_code,
         limits=limits,
         given_urgencies=given_urgencies,
+        has_branch_key="branch" in item,
     )
 
 
@@ -451,7 +453,8 @@ def _validate(data: Any, *, replace: bool) -> _Plan:
                 )
                 broken = True
         elif node.branch is None:
-            problems.add(f"{path}.branch", _("A top-level category must name its branch."))
+            if not node.has_branch_key:
+                problems.add(f"{path}.branch", _("A top-level category must name its branch."))
             broken = True
         if parent is not None and node.branch is not None and node.branch != parent.branch:
             problems.add(
@@ -549,6 +552,11 @@ def category_tree_import(
 
     One audit record is written when anything changed; a reload of the same document writes
     nothing at all, so loading the defaults at every start is harmless.
+
+    Rows are checked with ``full_clean`` minus the database round trips: uniqueness and the
+    foreign keys were settled by the validation above (codes are unique in the document and
+    compared with the table; parents and units are the rows just read), and the table's own
+    constraints still guard them. New time limits go in with one ``bulk_create``.
     """
     plan = _validate(data, replace=replace)
     existing = plan.existing
@@ -556,6 +564,7 @@ def category_tree_import(
     changed_codes: list[str] = []
     time_limit_count = 0
     saved: dict[str, Category] = {}
+    new_limits: list[TimeLimit] = []
     for node in plan.nodes:
         parent = None
         if node.parent_code is not None:
@@ -576,7 +585,7 @@ def category_tree_import(
         is_new = category is None
         if category is None:
             category = Category(code=node.code, **values)
-            category.full_clean()
+            _check(category)
             category.save()
             dirty = True
         else:
@@ -584,11 +593,14 @@ def category_tree_import(
             for name in fields:
                 setattr(category, name, values[name])
             if fields:
-                category.full_clean()
+                _check(category)
                 category.save(update_fields=fields)
             dirty = bool(fields)
         saved[node.code] = category
-        dirty = _sync_time_limits(category, node.resolved_limits, is_new=is_new) or dirty
+        dirty = (
+            _sync_time_limits(category, node.resolved_limits, is_new=is_new, new_rows=new_limits)
+            or dirty
+        )
         time_limit_count += len(node.resolved_limits)
         if is_new:
             created += 1
@@ -598,6 +610,8 @@ def category_tree_import(
             unchanged += 1
         if dirty:
             changed_codes.append(node.code)
+
+    TimeLimit.objects.bulk_create(new_limits)
 
     deactivated = 0
     if replace:
@@ -642,8 +656,20 @@ def _differs(category: Category, name: str, value: Any) -> bool:
     return bool(getattr(category, name) != value)
 
 
-def _sync_time_limits(category: Category, wanted: dict[str, Limit], *, is_new: bool) -> bool:
-    """Make the category's TimeLimit rows exactly ``wanted``; True when a row changed."""
+def _check(obj: Category | TimeLimit) -> None:
+    """``full_clean`` without the queries the import has already answered (see its docstring)."""
+    obj.full_clean(
+        exclude=["parent", "default_unit", "category"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+
+
+def _sync_time_limits(
+    category: Category, wanted: dict[str, Limit], *, is_new: bool, new_rows: list[TimeLimit]
+) -> bool:
+    """Make the category's TimeLimit rows ``wanted``: updates and deletes at once, new rows
+    appended to ``new_rows`` for one bulk insert. True when anything differs."""
     current = {} if is_new else {tl.urgency: tl for tl in category.time_limits.all()}
     dirty = False
     for urgency in URGENCIES:
@@ -657,12 +683,12 @@ def _sync_time_limits(category: Category, wanted: dict[str, Limit], *, is_new: b
         minutes, clock = limit
         if row is None:
             row = TimeLimit(category=category, urgency=urgency, limit_minutes=minutes, clock=clock)
-            row.full_clean()
-            row.save()
+            _check(row)
+            new_rows.append(row)
             dirty = True
         elif (row.limit_minutes, row.clock) != limit:
             row.limit_minutes, row.clock = minutes, clock
-            row.full_clean()
+            _check(row)
             row.save(update_fields=["limit_minutes", "clock"])
             dirty = True
     return dirty

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -319,7 +321,7 @@ class Case(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    def light(self, now=None) -> str:  # type: ignore[no-untyped-def]
+    def light(self, now: datetime.datetime | None = None) -> str:
         """Traffic light of the current step: green < 80 % of the limit, yellow ≤ 100 %, red."""
         if self.deadline_at is None or not self.is_open:
             return Light.NONE

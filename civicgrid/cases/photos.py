@@ -67,12 +67,11 @@ def check_photo(upload: IO[bytes], *, name: str = "photo", field: str = "photos"
                 field=field,
                 kind=ErrorKind.TOO_LARGE,
             )
-        with Image.open(io.BytesIO(data)) as img:
-            img = ImageOps.exif_transpose(img)
-            img = img.convert("RGB")
-            img.thumbnail((2048, 2048))
+        with Image.open(io.BytesIO(data)) as source:
+            pixels = ImageOps.exif_transpose(source).convert("RGB")
+            pixels.thumbnail((2048, 2048))
             out = io.BytesIO()
-            img.save(out, format="JPEG", quality=85, optimize=True)
+            pixels.save(out, format="JPEG", quality=85, optimize=True)
     except CaseError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):

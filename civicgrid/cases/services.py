@@ -182,7 +182,9 @@ def _require_status(case: Case, *statuses: str) -> None:
 def _lock(case: Case) -> Case:
     """Re-read the case under a row lock; the state checks run on this fresh copy."""
     return (
-        Case.objects.select_for_update().select_related("cell", "category", "unit").get(pk=case.pk)
+        Case.objects.select_for_update(of=("self",))
+        .select_related("cell", "category", "unit")
+        .get(pk=case.pk)
     )
 
 

@@ -1,20 +1,115 @@
-"""The NinjaAPI instance, its auth and the one mapping of CivicError to HTTP."""
+"""The NinjaAPI instance, its auth, its offline docs and the one mapping of errors to HTTP.
+
+Every error leaves the API in one shape: ``{"error": {"code", "message", "field"?, ...}}``.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+import json
+from pathlib import Path
+from typing import Any
 
+import ninja
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.template import engines
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.openapi.docs import Swagger
+
+from civicgrid.accounts.api import router as accounts_router
+from civicgrid.accounts.auth import API_AUTH
+from civicgrid.cases.api import router as cases_router
 from civicgrid.core.errors import CivicError
+
+# Swagger UI as django-ninja ships it, served from here: nothing comes from a CDN.
+NINJA_STATIC = Path(ninja.__file__).parent / "static" / "ninja"
+DOCS_ASSETS = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui-init.js": "text/javascript",
+    "favicon.png": "image/png",
+}
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{{ title }}</title>
+  <link rel="stylesheet" href="{{ css }}">
+  <link rel="icon" href="{{ icon }}">
+</head>
+<body data-csrf-token="{{ csrf_token }}" data-api-csrf="true">
+  <script type="application/json" id="swagger-settings">{{ settings_json|safe }}</script>
+  <div id="swagger-ui"></div>
+  <script src="{{ bundle }}"></script>
+  <script src="{{ init }}"></script>
+</body>
+</html>
+"""
+
+
+class OfflineSwagger(Swagger):
+    """Swagger UI whose assets come from django-ninja's own package, served by this API.
+
+    ninja's stock page takes them from ``{% static %}`` only when "ninja" is an installed app
+    and from a CDN otherwise; this page works either way and never leaves the server.
+    """
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        settings = {**self.settings, "url": self.get_openapi_url(api, kwargs)}
+        # "</" cannot end the JSON script block early.
+        settings_json = json.dumps(settings).replace("</", "<\\/")
+
+        def asset(name: str) -> str:
+            return reverse(f"{api.urls_namespace}:docs_asset", kwargs={**kwargs, "name": name})
+
+        template = engines["django"].from_string(DOCS_PAGE)
+        context = {
+            "title": api.title,
+            "settings_json": settings_json,
+            "css": asset("swagger-ui.css"),
+            "icon": asset("favicon.png"),
+            "bundle": asset("swagger-ui-bundle.js"),
+            "init": asset("swagger-ui-init.js"),
+        }
+        return HttpResponse(template.render(context, request))
+
 
 api = NinjaAPI(
     title="civicgrid API",
     version="1",
-    description="Cases, categories and grid cells of civicgrid.",
+    description=(
+        "Cases, categories and accounts of civicgrid. Authenticate with "
+        "`Authorization: Bearer <token>` (see `POST /auth/token` or `manage.py issue_token`) "
+        "or, from the site's own pages, with the session cookie and the CSRF token."
+    ),
     urls_namespace="api",
     docs_url="/docs",
+    docs=OfflineSwagger(settings={"persistAuthorization": False}),
+    auth=API_AUTH,
 )
+
+
+@api.get("/docs/assets/{name}", auth=None, include_in_schema=False, url_name="docs_asset")
+def docs_asset(request: HttpRequest, name: str) -> FileResponse:
+    if name not in DOCS_ASSETS:
+        raise Http404(name)
+    response = FileResponse((NINJA_STATIC / name).open("rb"), content_type=DOCS_ASSETS[name])
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+api.add_router("/auth", accounts_router)
+api.add_router("/", cases_router)
+
+
+def _error(
+    request: HttpRequest, status: int, code: str, message: str, **extra: Any
+) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, **extra}}, status=status
+    )
 
 
 @api.exception_handler(CivicError)
@@ -22,17 +117,55 @@ def civic_error(request: HttpRequest, exc: CivicError) -> HttpResponse:
     return api.create_response(request, {"error": exc.as_dict()}, status=exc.http_status)
 
 
+# Parts of a pydantic error location that say where the value came from, not which field.
+_LOCATION_WRAPPERS = frozenset(
+    {"body", "query", "form", "file", "path", "header", "cookie", "payload", "filters"}
+)
+
+
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []
     for err in exc.errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query"))
-        errors.append({"field": loc, "message": err.get("msg", "invalid")})
-    body = {"error": {"code": "invalid_input", "message": "The input is not valid.", "fields": errors}}
-    return api.create_response(request, body, status=400)
+        parts = [str(p) for p in err.get("loc", ())]
+        while parts and parts[0] in _LOCATION_WRAPPERS:
+            parts.pop(0)
+        errors.append({"field": ".".join(parts), "message": err.get("msg", "invalid")})
+    first = errors[0]["field"] if errors else ""
+    return _error(
+        request,
+        400,
+        "invalid_input",
+        _("The input is not valid: %(fields)s.")
+        % {"fields": ", ".join(e["field"] or "?" for e in errors)},
+        field=first,
+        fields=errors,
+    )
 
 
 @api.exception_handler(AuthenticationError)
 def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    body = {"error": {"code": "unauthenticated", "message": "Log in or send a valid token."}}
-    return api.create_response(request, body, status=401)
+    return _error(request, 401, "unauthenticated", _("Log in or send a valid API token."))
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = _error(request, 429, "rate_limited", _("Too many requests; try again later."))
+    if exc.wait is not None:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 403:
+        # The only 403 ninja raises itself is a failed CSRF check of session auth.
+        return _error(
+            request, 403, "csrf_failed", _("Send the CSRF token with session-authenticated calls.")
+        )
+    return _error(request, exc.status_code, f"http_{exc.status_code}", str(exc.message))
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", _("Not found."))

@@ -179,8 +179,8 @@ def audit_verify() -> AuditVerification:
             gettext("The chain head does not match the last sealed row: rows were deleted."),
         )
     for pub in AuditHeadPublication.objects.all():
-        row = AuditRecord.objects.filter(pk=pub.last_record_id).first()
-        if row is None or row.hash != pub.last_hash:
+        published = AuditRecord.objects.filter(pk=pub.last_record_id).first()
+        if published is None or published.hash != pub.last_hash:
             return _broken(
                 checked,
                 pub.last_record_id,

@@ -78,18 +78,22 @@ class GridMemberForm(forms.ModelForm):
         fields = ["cell", "user", "role", "valid_from", "valid_to"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if self.instance.pk is None and not self.errors:
-            if services.member_overlaps(
+        data = super().clean() or {}
+        is_new = self.instance.pk is None
+        if (
+            is_new
+            and not self.errors
+            and services.member_overlaps(
                 cell=data["cell"],
                 user=data["user"],
                 role=data["role"],
                 valid_from=data["valid_from"],
                 valid_to=data.get("valid_to"),
-            ):
-                raise forms.ValidationError(
-                    _("This person already serves this cell in this role during that period.")
-                )
+            )
+        ):
+            raise forms.ValidationError(
+                _("This person already serves this cell in this role during that period.")
+            )
         return data
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import shapely
 from django.utils.translation import gettext_lazy as _
-from shapely.geometry import shape
 from shapely.errors import GEOSException
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from .errors import GeoError

@@ -112,9 +112,13 @@ def _coordinates(values: Any, field: str, limit: float) -> np.ndarray:
             _("The %(field)s values must be numbers.") % {"field": field},
             field=field,
         ) from None
-    finite = np.isfinite(array)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite.ravel())[0])
+    # One pass for the common case: |x| <= limit is False for NaN as well as for out-of-range.
+    in_range = np.abs(array) <= limit
+    if in_range.all():
+        return array
+    first = int(np.flatnonzero(~in_range.ravel())[0])
+    value = float(array.ravel()[first])
+    if not math.isfinite(value):
         raise GeoError(
             GeoError.Code.NOT_A_NUMBER,
             _("The %(field)s value at position %(index)d is not a finite number.")
@@ -122,19 +126,13 @@ def _coordinates(values: Any, field: str, limit: float) -> np.ndarray:
             field=field,
             details={"index": first},
         )
-    outside = np.abs(array) > limit
-    if outside.any():
-        first = int(np.flatnonzero(outside.ravel())[0])
-        raise GeoError(
-            GeoError.Code.OUT_OF_RANGE,
-            _(
-                "The %(field)s value %(value)s at position %(index)d is outside -%(limit)s..%(limit)s."
-            )
-            % {"field": field, "value": array.ravel()[first], "index": first, "limit": int(limit)},
-            field=field,
-            details={"index": first},
-        )
-    return array
+    raise GeoError(
+        GeoError.Code.OUT_OF_RANGE,
+        _("The %(field)s value %(value)s at position %(index)d is outside -%(limit)s..%(limit)s.")
+        % {"field": field, "value": value, "index": first, "limit": int(limit)},
+        field=field,
+        details={"index": first},
+    )
 
 
 def locate_many(lats: Any, lngs: Any) -> np.ndarray:
@@ -181,7 +179,10 @@ def _scalar(value: Any, field: str) -> float:
 
 
 def locate(lat: float, lng: float) -> GridCell | None:
-    """The active cell covering (lat, lng), or None outside every cell. Validates like locate_many."""
+    """The active cell covering (lat, lng), or None outside every cell.
+
+    Validates like :func:`locate_many`.
+    """
     lat_f = _scalar(lat, "lat")
     lng_f = _scalar(lng, "lng")
     cell_id = int(locate_many([lat_f], [lng_f])[0])

@@ -38,7 +38,7 @@ def area_tree() -> list[AreaNode]:
     nodes: dict[int, AreaNode] = {}
     roots: list[AreaNode] = []
     for area in areas:  # ordered by code, so parents come before their children
-        node = AreaNode(area=area, cell_count=area.active_cells)  # type: ignore[attr-defined]  # annotation
+        node = AreaNode(area=area, cell_count=area.active_cells)
         nodes[area.pk] = node
         parent = nodes.get(area.parent_id) if area.parent_id else None
         (parent.children if parent is not None else roots).append(node)

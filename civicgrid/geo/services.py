@@ -150,7 +150,7 @@ def area_create(
                     field="geometry",
                 )
     area = Area(
-        code=code,
+        code=str(code),
         level=level,
         name=name,
         name_en=name_en,
@@ -430,7 +430,7 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
         return None
     return _Feature(
         index=index,
-        code=code,
+        code=str(code),
         is_area=is_area,
         level=level,
         name=name or "",

@@ -50,7 +50,7 @@ def _units() -> Any:
 
 
 class CategoryChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Category) -> str:  # type: ignore[override]
+    def label_from_instance(self, obj: Category) -> str:
         parent = obj.parent.display_name if obj.parent_id and obj.parent else ""
         return f"{parent} / {obj.display_name}" if parent else obj.display_name
 
@@ -83,6 +83,7 @@ class ReportForm(forms.Form):
         required=False,
         help_text=_("Staff handling the case still see who reported it."),
     )
+    submission_key = forms.CharField(required=False, max_length=80, widget=forms.HiddenInput)
     reporter_name = forms.CharField(label=_("Caller's name"), required=False, max_length=80)
     reporter_phone = forms.CharField(label=_("Caller's phone"), required=False, max_length=20)
 
@@ -211,7 +212,9 @@ class CheckFinishForm(StepForm):
 
 class RateForm(StepForm):
     step = "rate"
-    satisfaction = forms.ChoiceField(label=_("How satisfied are you?"), choices=Satisfaction.choices)
+    satisfaction = forms.ChoiceField(
+        label=_("How satisfied are you?"), choices=Satisfaction.choices
+    )
     resolved = forms.BooleanField(label=_("The problem is solved"), required=False, initial=True)
     contacted = forms.BooleanField(
         label=_("Someone contacted me about it"), required=False, initial=True

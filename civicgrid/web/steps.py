@@ -126,9 +126,8 @@ def available_steps(user: User | None, case: Case, *, pending: set[str] | None =
             steps |= _role_steps(user.role, case, pending)
     elif user.is_staff_role and _in_area(user, case):
         steps |= _role_steps(user.role, case, pending)
-    if case.reporter_id == user.pk and case.status == Status.CLOSED:
-        if not hasattr(case, "rating"):
-            steps.add("rate")
+    if case.reporter_id == user.pk and case.status == Status.CLOSED and not hasattr(case, "rating"):
+        steps.add("rate")
     if (
         user.role == Role.RESIDENT
         and case.reporter_id != user.pk

@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
@@ -5,4 +6,22 @@ from . import views
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="web/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("report/", views.report, name="report"),
+    path("report/duplicates/", views.report_duplicates, name="report_duplicates"),
+    path("my/", views.my_cases, name="my_cases"),
+    path("queue/", views.queue, name="queue"),
+    path("public/cases/", views.public_cases, name="public_cases"),
+    path("cases/<str:number>/", views.case_detail, name="case"),
+    path("cases/<str:number>/photos/<int:photo_id>/", views.case_photo, name="case_photo"),
+    path("cases/<str:number>/<slug:step>/", views.case_step, name="case_step"),
+    path("map/cells.geojson", views.map_cells, name="map_cells"),
+    path("prefs/large-text/", views.large_text, name="large_text"),
 ]

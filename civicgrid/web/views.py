@@ -1,6 +1,488 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Pages of the case loop. Views are thin: parse with a form, go through access_case, call a
+service or a selector, then redirect or render. Every refusal comes from the services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from civicgrid.accounts.models import STAFF_ROLES, Role, User
+from civicgrid.cases import services
+from civicgrid.cases.access import Intent, access_case
+from civicgrid.cases.errors import CaseError
+from civicgrid.cases.models import Case, Light, Source
+from civicgrid.cases.photos import CheckedPhoto, check_photo
+from civicgrid.cases.selectors import (
+    case_duplicates_nearby,
+    case_list_for_resident,
+    case_list_public,
+    case_pending_requests,
+    case_timeline,
+)
+from civicgrid.core.errors import ErrorKind
+from civicgrid.geo.selectors import cells_geojson
+
+from . import reads
+from .context_processors import LARGE_TEXT_COOKIE, large_text_on
+from .forms import STEP_FORMS, DuplicatesQuery, ReportForm, StepForm
+from .steps import available_steps
+
+REPORTER_ROLES = (Role.RESIDENT, Role.GRID_WORKER, Role.OPERATOR)
+SOURCE_FOR_ROLE: dict[str, str] = {Role.GRID_WORKER: Source.PATROL, Role.OPERATOR: Source.HOTLINE}
 
 
+def roles_required(
+    *roles: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Anonymous users go to the login page; logged-in users of another role get 404, as if the
+    page did not exist (administrators pass everywhere)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            user = _logged_in(request)
+            if not user.has_role(*roles):
+                raise Http404(_("Page not found."))
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _user(request: HttpRequest) -> User | None:
+    return cast(User, request.user) if request.user.is_authenticated else None
+
+
+def _logged_in(request: HttpRequest) -> User:
+    """The user of a view behind roles_required (so never anonymous)."""
+    return cast(User, request.user)
+
+
+def _case_url(case: Case) -> str:
+    return reverse("web:case", kwargs={"number": case.number})
+
+
+# --------------------------------------------------------------------------- home and lists
+
+
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
+    user = _user(request)
+    context: dict[str, Any] = {}
+    if user is None:
+        context["public_cases"] = case_list_public()[:10]
+    elif user.role == Role.RESIDENT:
+        context["my_cases"] = case_list_for_resident(user=user)[:5]
+    else:
+        rows, counts = reads.queue_rows(user=user)
+        context["queue_rows"] = rows[:5]
+        context["queue_count"] = len(rows)
+        context["light_counts"] = [(value, label, counts[value]) for value, label in Light.choices]
+    return render(request, "web/home.html", context)
+
+
+@require_GET
+def public_cases(request: HttpRequest) -> HttpResponse:
+    page = Paginator(case_list_public(), 50).get_page(request.GET.get("page"))
+    return render(request, "web/public_cases.html", {"page_obj": page})
+
+
+@roles_required(Role.RESIDENT)
+@require_GET
+def my_cases(request: HttpRequest) -> HttpResponse:
+    user = _logged_in(request)
+    return render(request, "web/my_cases.html", {"cases": case_list_for_resident(user=user)})
+
+
+@roles_required(*STAFF_ROLES)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _logged_in(request)
+    light = request.GET.get("light", "")
+    rows, counts = reads.queue_rows(user=user, light=light)
+    return render(
+        request,
+        "web/queue.html",
+        {
+            "rows": rows,
+            "light": light if light in Light.values else "",
+            "light_counts": [(value, label, counts[value]) for value, label in Light.choices],
+        },
+    )
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _checked(files: list[Any], field: str) -> list[CheckedPhoto]:
+    return [check_photo(f, name=getattr(f, "name", "photo"), field=field) for f in files]
+
+
+def _report_form(
+    request: HttpRequest, user: User, data: Any = None, files: Any = None
+) -> ReportForm:
+    return ReportForm(
+        data,
+        files,
+        public_only=user.role == Role.RESIDENT,
+        with_caller=user.role in (Role.OPERATOR, Role.ADMINISTRATOR),
+        initial={"submission_key": uuid.uuid4().hex},
+    )
+
+
+@roles_required(*REPORTER_ROLES)
+def report(request: HttpRequest) -> HttpResponse:
+    user = _logged_in(request)
+    status = 200
+    if request.method == "POST":
+        form = _report_form(request, user, request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                submission = services.case_submit(
+                    actor=user,
+                    category=data["category"],
+                    description=data["description"],
+                    lat=data["lat"],
+                    lng=data["lng"],
+                    address=data["address"],
+                    urgency=data["urgency"],
+                    source=SOURCE_FOR_ROLE.get(user.role, Source.RESIDENT),
+                    photos=_checked(data["photos"], "photos"),
+                    is_anonymous=data["is_anonymous"],
+                    reporter_name=data.get("reporter_name", ""),
+                    reporter_phone=data.get("reporter_phone", ""),
+                    submission_key=data["submission_key"] or None,
+                )
+            except CaseError as error:
+                _add_error(form, error)
+                status = error.http_status
+            else:
+                messages.success(
+                    request,
+                    _("Thank you. Your report is case number %(number)s.")
+                    % {"number": submission.case.number},
+                )
+                return redirect(_case_url(submission.case))
+        else:
+            status = 400
+    else:
+        form = _report_form(request, user)
+    return render(request, "web/report.html", {"form": form}, status=status)
+
+
+@roles_required(*REPORTER_ROLES)
+@require_GET
+def report_duplicates(request: HttpRequest) -> HttpResponse:
+    """The htmx partial under the report form: open cases of the same category nearby."""
+    query = DuplicatesQuery(request.GET)
+    found: list[tuple[Case, float]] = []
+    if query.is_valid():
+        data = query.cleaned_data
+        if data["category"] and data["lat"] is not None and data["lng"] is not None:
+            user = _logged_in(request)
+            category = reads.leaf_category_by_code(
+                data["category"], public_only=user.role == Role.RESIDENT
+            )
+            if category is not None:
+                found = case_duplicates_nearby(category=category, lat=data["lat"], lng=data["lng"])
+    return render(request, "web/partials/duplicates.html", {"duplicates": found})
+
+
+# --------------------------------------------------------------------------- the case page
+
+
+STEP_TEXT: dict[str, tuple[Any, Any]] = {
+    "accept": (gettext_lazy("Accept the report"), gettext_lazy("Accept")),
+    "cancel": (gettext_lazy("Cancel the case"), gettext_lazy("Cancel case")),
+    "verify": (gettext_lazy("Verify on site"), gettext_lazy("Verified")),
+    "file": (gettext_lazy("File the case"), gettext_lazy("File")),
+    "dispatch": (gettext_lazy("Dispatch to a unit"), gettext_lazy("Dispatch")),
+    "transfer": (gettext_lazy("Transfer to another unit"), gettext_lazy("Transfer")),
+    "return_request": (gettext_lazy("Not ours: ask to return it"), gettext_lazy("Ask to return")),
+    "return_decide": (gettext_lazy("Decide on the return request"), gettext_lazy("Decide")),
+    "start": (gettext_lazy("Start the work"), gettext_lazy("Start")),
+    "process": (gettext_lazy("Report the work done"), gettext_lazy("Processed")),
+    "extension_request": (gettext_lazy("Ask for more time"), gettext_lazy("Ask for extension")),
+    "extension_decide": (gettext_lazy("Decide on the extension"), gettext_lazy("Decide")),
+    "hold_request": (gettext_lazy("Ask to pause the clock"), gettext_lazy("Ask for hold")),
+    "hold_decide": (gettext_lazy("Decide on the hold"), gettext_lazy("Decide")),
+    "resume": (gettext_lazy("End the hold"), gettext_lazy("Resume")),
+    "check_start": (gettext_lazy("Go and check the work"), gettext_lazy("Start check")),
+    "check_finish": (gettext_lazy("Finish the check"), gettext_lazy("Save check")),
+    "rate": (gettext_lazy("Rate the result"), gettext_lazy("Send rating")),
+    "self_handle": (gettext_lazy("Fixed it on the spot"), gettext_lazy("Close as handled")),
+    "self_handle_review": (gettext_lazy("Review on-the-spot handling"), gettext_lazy("Decide")),
+    "follow": (gettext_lazy("Me too: follow this case"), gettext_lazy("Follow")),
+}
+
+
+def _load_case(request: HttpRequest, number: str) -> tuple[Case, bool]:
+    """The case and whether the user sees the full record (else the public projection)."""
+    user = _user(request)
+    if user is not None:
+        try:
+            return access_case(actor=user, case_ref=number, intent=Intent.VIEW), True
+        except CaseError:
+            pass
+    try:
+        return access_case(actor=user, case_ref=number, intent=Intent.VIEW_PUBLIC), False
+    except CaseError:
+        raise Http404(_("No such case.")) from None
+
+
+def _public_point(case: Case, full: bool) -> tuple[float | None, float | None]:
+    if case.lat is None or case.lng is None:
+        return None, None
+    if full:
+        return case.lat, case.lng
+    digits = 3 if case.is_anonymous else 5
+    return round(case.lat, digits), round(case.lng, digits)
+
+
+def _render_case(
+    request: HttpRequest,
+    case: Case,
+    full: bool,
+    *,
+    bound: StepForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = _user(request)
+    pending = list(case_pending_requests(case=case)) if full else []
+    steps = available_steps(user, case, pending={r.kind for r in pending})
+    step_forms = []
+    for step in steps:
+        form = bound if bound is not None and bound.step == step else STEP_FORMS[step]()
+        title, button = STEP_TEXT[step]
+        step_forms.append({"step": step, "title": title, "button": button, "form": form})
+    if bound is not None and bound.step not in steps:
+        title, button = STEP_TEXT[bound.step]
+        step_forms.append({"step": bound.step, "title": title, "button": button, "form": bound})
+    lat, lng = _public_point(case, full)
+    staff = full and user is not None and user.is_staff_role
+    context = {
+        "case": case,
+        "full": full,
+        "show_personal": staff,
+        "is_reporter": user is not None and case.reporter_id == user.pk,
+        "lat": lat,
+        "lng": lng,
+        "timeline": case_timeline(case=case),
+        "pending": pending,
+        "photos": reads.case_photos(case=case),
+        "step_forms": step_forms,
+        "error_step": bound.step if bound is not None else "",
+    }
+    return render(request, "web/case_detail.html", context, status=status)
+
+
+@require_GET
+def case_detail(request: HttpRequest, number: str) -> HttpResponse:
+    case, full = _load_case(request, number)
+    return _render_case(request, case, full)
+
+
+@require_GET
+def case_photo(request: HttpRequest, number: str, photo_id: int) -> FileResponse:
+    """A photo of a case: the original for staff who see the case, the public copy (re-encoded,
+    no EXIF) for everyone else."""
+    case, full = _load_case(request, number)
+    photo = reads.case_photo(case=case, photo_id=photo_id)
+    if photo is None:
+        raise Http404(_("No such photo."))
+    user = _user(request)
+    original = full and user is not None and user.is_staff_role
+    field = photo.original if original else photo.public
+    content_type = photo.content_type if original else "image/jpeg"
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --------------------------------------------------------------------------- workflow steps
+
+
+def _decision(data: dict[str, Any]) -> bool:
+    return data["decision"] == "approve"
+
+
+def _cancel(user: User, case: Case, data: dict[str, Any]) -> Any:
+    duplicate = None
+    if data["duplicate_of"]:
+        try:
+            duplicate = access_case(actor=user, case_ref=data["duplicate_of"], intent=Intent.VIEW)
+        except CaseError as error:
+            raise CaseError(error.code, error.message, field="duplicate_of") from None
+    return services.case_cancel(
+        actor=user, case=case, reason=data["reason"], note=data["note"], duplicate_of=duplicate
+    )
+
+
+StepHandler = Callable[[User, Case, dict[str, Any]], Any]
+
+STEP_HANDLERS: dict[str, StepHandler] = {
+    "accept": lambda u, c, d: services.case_accept(
+        actor=u, case=c, note=d["note"], urgency=d["urgency"] or None
+    ),
+    "cancel": _cancel,
+    "verify": lambda u, c, d: services.case_verify(
+        actor=u, case=c, note=d["note"], photos=_checked(d["photos"], "photos")
+    ),
+    "file": lambda u, c, d: services.case_file(actor=u, case=c, note=d["note"]),
+    "dispatch": lambda u, c, d: services.case_dispatch(
+        actor=u, case=c, unit=d["unit"], note=d["note"], reason=d["reason"]
+    ),
+    "transfer": lambda u, c, d: services.case_transfer(
+        actor=u, case=c, unit=d["unit"], reason=d["reason"]
+    ),
+    "return_request": lambda u, c, d: services.case_return_request(
+        actor=u, case=c, reason=d["reason"]
+    ),
+    "return_decide": lambda u, c, d: services.case_return_decide(
+        actor=u, case=c, approve=_decision(d), note=d["note"]
+    ),
+    "start": lambda u, c, d: services.case_start(actor=u, case=c, note=d["note"]),
+    "process": lambda u, c, d: services.case_process(
+        actor=u, case=c, note=d["note"], photos=_checked(d["photos"], "photos")
+    ),
+    "extension_request": lambda u, c, d: services.case_extension_request(
+        actor=u, case=c, extra_minutes=d["extra_hours"] * 60, reason=d["reason"]
+    ),
+    "extension_decide": lambda u, c, d: services.case_extension_decide(
+        actor=u, case=c, approve=_decision(d), note=d["note"]
+    ),
+    "hold_request": lambda u, c, d: services.case_hold_request(actor=u, case=c, reason=d["reason"]),
+    "hold_decide": lambda u, c, d: services.case_hold_decide(
+        actor=u, case=c, approve=_decision(d), note=d["note"]
+    ),
+    "resume": lambda u, c, d: services.case_resume(actor=u, case=c, note=d["note"]),
+    "check_start": lambda u, c, d: services.case_check_start(actor=u, case=c),
+    "check_finish": lambda u, c, d: services.case_check_finish(
+        actor=u,
+        case=c,
+        passed=d["result"] == "pass",
+        note=d["note"],
+        photos=_checked(d["photos"], "photos"),
+    ),
+    "rate": lambda u, c, d: services.case_rate(
+        actor=u,
+        case=c,
+        satisfaction=d["satisfaction"],
+        resolved=d["resolved"],
+        contacted=d["contacted"],
+        comment=d["comment"],
+    ),
+    "self_handle": lambda u, c, d: services.case_self_handle(
+        actor=u,
+        case=c,
+        note=d["note"],
+        before=_checked(d["before"], "before"),
+        after=_checked(d["after"], "after"),
+    ),
+    "self_handle_review": lambda u, c, d: services.case_self_handle_review(
+        actor=u, case=c, approve=_decision(d), note=d["note"]
+    ),
+    "follow": lambda u, c, d: services.case_follow(actor=u, case=c),
+}
+
+# Service field names that a form calls differently.
+FIELD_ALIASES = {"extra_minutes": "extra_hours"}
+
+
+def _add_error(form: Any, error: CaseError) -> None:
+    field = FIELD_ALIASES.get(error.field or "", error.field)
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+@require_POST
+def case_step(request: HttpRequest, number: str, step: str) -> HttpResponse:
+    """Run one workflow step from its form, then go back to the case page with a message; on a
+    refusal, show the case page again with the error next to the field."""
+    if step not in STEP_HANDLERS:
+        raise Http404(_("No such step."))
+    user = _user(request)
+    if user is None:
+        return redirect_to_login(reverse("web:case", kwargs={"number": number}))
+    intent = Intent.VIEW_PUBLIC if step == "follow" else Intent.ACT
+    try:
+        case = access_case(actor=user, case_ref=number, intent=intent)
+    except CaseError:
+        raise Http404(_("No such case.")) from None
+    form = STEP_FORMS[step](request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            STEP_HANDLERS[step](user, case, form.cleaned_data)
+        except CaseError as error:
+            if error.kind == ErrorKind.NOT_FOUND and not error.field:
+                raise Http404(error.message) from None
+            _add_error(form, error)
+            status = error.http_status
+        else:
+            title, _button = STEP_TEXT[step]
+            messages.success(
+                request,
+                _("Case %(number)s: %(step)s — done.") % {"number": case.number, "step": title},
+            )
+            if request.htmx:  # type: ignore[attr-defined]  # set by HtmxMiddleware
+                return HttpResponseClientRedirect(_case_url(case))
+            return redirect(_case_url(case))
+    case, full = _load_case(request, number)
+    return _render_case(request, case, full, bound=form, status=status)
+
+
+# --------------------------------------------------------------------------- map and settings
+
+
+@require_GET
+def map_cells(request: HttpRequest) -> JsonResponse:
+    """Grid cells as GeoJSON for the maps (public: cell outlines are not personal data)."""
+    response = JsonResponse(cells_geojson())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_POST
+def large_text(request: HttpRequest) -> HttpResponse:
+    """Switch large-text mode for this browser (a cookie, so it works before logging in)."""
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    on = not large_text_on(request)
+    response.set_cookie(
+        LARGE_TEXT_COOKIE,
+        "1" if on else "0",
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=not settings.DEBUG and request.is_secure(),
+    )
+    return response

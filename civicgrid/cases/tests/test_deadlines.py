@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 CST = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
-def at(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=CST)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=CST)
 
 
 def dispatched_at(w, when: dt.datetime, **kw):

@@ -3,14 +3,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from civicgrid.accounts.models import User
 from civicgrid.core.models import AuditRecord, CalendarDay
 from civicgrid.core.services import audit_record
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()  # not imported: tests of core stay below accounts in the layers
 
 
 @pytest.fixture

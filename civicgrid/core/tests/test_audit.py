@@ -3,9 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from civicgrid.accounts.models import User
 from civicgrid.core.models import AuditChainHead, AuditHeadPublication, AuditRecord, CalendarDay
 from civicgrid.core.services import (
     GENESIS_HASH,
@@ -18,9 +18,10 @@ from civicgrid.core.services import (
 )
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()  # not imported: tests of core stay below accounts in the layers
 
 
-def make_rows(count: int, actor: User | None = None) -> list[AuditRecord]:
+def make_rows(count: int, actor: object = None) -> list[AuditRecord]:
     target = CalendarDay.objects.create(day=dt.date(2027, 1, 4), is_workday=False)
     return [
         audit_record(actor=actor, action="test.step", target=target, data={"n": n, "text": "中文"})

@@ -49,7 +49,7 @@ def test_verify_audit_fails_naming_the_broken_row():
     assert str(caught.value) == (
         f"The audit chain is broken at row {rows[1].pk}: The row's content does not match its hash."
     )
-    assert out.getvalue() == "Checked 1 sealed rows.\nUnsealed rows (not checked yet): 0.\n"
+    assert out.getvalue() == "Checked 1 sealed row.\nUnsealed rows (not checked yet): 0.\n"
 
 
 def test_verify_audit_exits_with_status_1_from_the_command_line(capsys):
@@ -80,6 +80,8 @@ def test_seal_audit_seals_and_says_how_many():
     # when / then
     assert run("seal_audit") == "Sealed 2 rows.\n"
     assert run("seal_audit") == "Sealed 0 rows.\n"
+    audit_record(actor=None, action="test.c")
+    assert run("seal_audit") == "Sealed 1 row.\n"
     assert AuditRecord.objects.filter(seal_seq__isnull=True).count() == 0
 
 

@@ -24,8 +24,8 @@ PERIODS = "09:00-12:00,13:30-17:30"  # 3 h + 4 h = 420 minutes a day
 CAL = WorkCalendar(periods=parse_work_periods(PERIODS), tz=SHANGHAI)
 
 
-def local(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]  # y, m, d, h, min
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 # --- work periods -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from civicgrid.core.services import audit_seal
 
@@ -15,4 +15,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         sealed = audit_seal()
-        self.stdout.write(_("Sealed %(count)d rows.") % {"count": sealed})
+        self.stdout.write(
+            ngettext("Sealed %(count)d row.", "Sealed %(count)d rows.", sealed) % {"count": sealed}
+        )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from civicgrid.core.services import audit_verify
 
@@ -15,7 +16,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = audit_verify()
-        self.stdout.write(_("Checked %(count)d sealed rows.") % {"count": result.checked_count})
+        self.stdout.write(
+            ngettext(
+                "Checked %(count)d sealed row.",
+                "Checked %(count)d sealed rows.",
+                result.checked_count,
+            )
+            % {"count": result.checked_count}
+        )
         self.stdout.write(
             _("Unsealed rows (not checked yet): %(count)d.") % {"count": result.unsealed_count}
         )

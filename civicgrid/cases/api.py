@@ -1,0 +1,496 @@
+"""The cases API: categories, lists and queues, submission, and one endpoint per workflow step.
+
+Every endpoint is thin: parse (schemas), turn the case number into a case through
+:func:`access_case` (missing and forbidden are the same 404), turn uploads into checked
+photos, call one service or selector, and render the result through the projections in
+``schemas.py``. Refusals are :class:`CaseError`, mapped to HTTP in ``config/api.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import File, Form, Header, Query, Router
+from ninja import Status as HttpStatus
+from ninja.files import UploadedFile
+
+from civicgrid.accounts.models import Role, User
+
+from .access import Intent, access_case
+from .errors import CaseError
+from .models import OPEN_STATUSES, Case, Light, Source
+from .photos import CheckedPhoto, check_photo
+from .schemas import (
+    MAX_NOTE,
+    AcceptIn,
+    CancelIn,
+    CaseDetailOut,
+    CaseFiltersIn,
+    CasePageOut,
+    CasePublicOut,
+    CaseSubmitIn,
+    CategoryOut,
+    DecisionIn,
+    DispatchIn,
+    DuplicateOut,
+    DuplicatesIn,
+    ExtensionIn,
+    NoteIn,
+    PageIn,
+    RateIn,
+    ReasonIn,
+    TraceOut,
+    TransferIn,
+    case_detail_out,
+    case_out,
+    case_public_out,
+    category_out,
+    trace_out,
+)
+from .selectors import (
+    case_duplicates_nearby,
+    case_list_for_resident,
+    case_list_for_staff,
+    case_pending_requests,
+    case_queue,
+    case_timeline,
+    leaf_categories,
+)
+from .services import (
+    case_accept,
+    case_cancel,
+    case_check_finish,
+    case_check_start,
+    case_dispatch,
+    case_extension_decide,
+    case_extension_request,
+    case_file,
+    case_follow,
+    case_hold_decide,
+    case_hold_request,
+    case_process,
+    case_rate,
+    case_resume,
+    case_return_decide,
+    case_return_request,
+    case_self_handle,
+    case_self_handle_review,
+    case_start,
+    case_submit,
+    case_transfer,
+    case_verify,
+)
+
+router = Router(tags=["cases"])
+
+MAX_PHOTOS = 9
+MAX_IDEMPOTENCY_KEY = 64
+# Parts of the multipart steps.
+NoteField = Annotated[str, Form(max_length=MAX_NOTE)]
+PhotoFiles = Annotated[list[UploadedFile] | None, File()]
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.auth  # type: ignore[attr-defined]
+
+
+def _photos(files: Sequence[UploadedFile] | None, *, field: str) -> list[CheckedPhoto]:
+    """Check every upload (content, size, pixels) before any service runs."""
+    files = list(files or [])
+    if len(files) > MAX_PHOTOS:
+        raise CaseError(
+            CaseError.Code.BAD_INPUT,
+            _("Send at most %(max)s photos at a time.") % {"max": MAX_PHOTOS},
+            field=field,
+        )
+    return [check_photo(f, name=(f.name or "photo")[-100:], field=field) for f in files]
+
+
+def _detail(case: Case, viewer: User) -> CaseDetailOut:
+    return case_detail_out(
+        case,
+        viewer=viewer,
+        now=timezone.now(),
+        photos=list(case.photos.all().order_by("uploaded_at", "id")),
+        pending=list(case_pending_requests(case=case)),
+    )
+
+
+def _act(request: HttpRequest, number: str) -> tuple[User, Case]:
+    actor = _actor(request)
+    return actor, access_case(actor=actor, case_ref=number, intent=Intent.ACT)
+
+
+def _page(qs: QuerySet[Case], page: PageIn) -> CasePageOut:
+    now = timezone.now()
+    start = (page.page - 1) * page.page_size
+    rows = list(qs[start : start + page.page_size])
+    return CasePageOut(
+        items=[case_out(c, now=now) for c in rows],
+        count=qs.count(),
+        page=page.page,
+        page_size=page.page_size,
+    )
+
+
+def _light_q(light: str, now: dt.datetime) -> Q:
+    """The rows whose ``Case.light(now)`` is ``light``, as a query.
+
+    Mirrors :meth:`Case.light`; belongs in selectors.py (see the report that came with it).
+    """
+    clocked = Q(status__in=OPEN_STATUSES, deadline_at__isnull=False)
+    running = Q(is_on_hold=False)
+    held = Q(is_on_hold=True)
+    if light == Light.NONE:
+        return ~clocked
+    if light == Light.RED:
+        return clocked & ((held & Q(is_overdue=True)) | (running & Q(deadline_at__lt=now)))
+    if light == Light.YELLOW:
+        return clocked & running & Q(deadline_at__gte=now, warning_at__lte=now)
+    return clocked & (
+        (held & Q(is_overdue=False))
+        | (running & Q(deadline_at__gte=now) & (Q(warning_at__isnull=True) | Q(warning_at__gt=now)))
+    )
+
+
+def _filtered(qs: QuerySet[Case], filters: CaseFiltersIn) -> QuerySet[Case]:
+    if filters.status is not None:
+        qs = qs.filter(status=filters.status)
+    if filters.category:
+        qs = qs.filter(
+            Q(category__code=filters.category) | Q(category__parent__code=filters.category)
+        )
+    if filters.unit:
+        qs = qs.filter(unit__code=filters.unit)
+    if filters.overdue is not None:
+        qs = qs.filter(is_overdue=filters.overdue)
+    if filters.light is not None:
+        qs = qs.filter(_light_q(filters.light, timezone.now()))
+    return qs
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@router.get("/categories", auth=None, response=list[CategoryOut], summary="Leaf categories")
+def categories(request: HttpRequest) -> list[CategoryOut]:
+    """The categories a resident may report under, with their place in the tree."""
+    leaves = leaf_categories(public_only=True).select_related("parent__parent__parent")
+    return [category_out(c) for c in leaves]
+
+
+@router.get("/cases", response=CasePageOut, summary="Cases in scope")
+def case_list(request: HttpRequest, filters: Query[CaseFiltersIn]) -> CasePageOut:
+    """Staff: every case in their area or unit. Residents: their reports and followed cases."""
+    actor = _actor(request)
+    qs = (
+        case_list_for_staff(user=actor)
+        if actor.is_staff_role
+        else case_list_for_resident(user=actor)
+    )
+    return _page(_filtered(qs, filters), filters)
+
+
+@router.get("/cases/queue", response=CasePageOut, summary="The role's work queue")
+def queue(request: HttpRequest, page: Query[PageIn]) -> CasePageOut:
+    """Cases waiting for a step the caller's role takes, most urgent first."""
+    return _page(case_queue(user=_actor(request)), page)
+
+
+@router.get("/cases/duplicates", response=list[DuplicateOut], summary="Possible duplicates")
+def duplicates(request: HttpRequest, query: Query[DuplicatesIn]) -> list[DuplicateOut]:
+    """Open cases of the same category near a point, to follow instead of reporting again."""
+    category = leaf_categories(public_only=False).filter(code=query.category).first()
+    if category is None:
+        raise CaseError(
+            CaseError.Code.UNKNOWN_CATEGORY,
+            _("Unknown category %(code)s.") % {"code": query.category},
+            field="category",
+        )
+    found = case_duplicates_nearby(category=category, lat=query.lat, lng=query.lng)
+    return [DuplicateOut(case=case_public_out(c), distance_m=round(d, 1)) for c, d in found]
+
+
+@router.get("/cases/{number}", response=CaseDetailOut, summary="The full record of a case")
+def case_detail(request: HttpRequest, number: str) -> CaseDetailOut:
+    actor = _actor(request)
+    case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
+    return _detail(case, actor)
+
+
+@router.get("/cases/{number}/timeline", response=list[TraceOut], summary="A case's history")
+def case_timeline_view(request: HttpRequest, number: str) -> list[TraceOut]:
+    actor = _actor(request)
+    case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
+    return [trace_out(t, viewer=actor) for t in case_timeline(case=case)]
+
+
+# --------------------------------------------------------------------------- submission
+
+
+@router.post(
+    "/cases",
+    response={200: CaseDetailOut, 201: CaseDetailOut},
+    summary="Report a problem",
+)
+def case_create(
+    request: HttpRequest,
+    payload: CaseSubmitIn,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY
+    ),
+) -> HttpStatus[CaseDetailOut]:
+    """201 with the new case; 200 with the earlier case when this caller already used the
+    same ``Idempotency-Key`` (retries after a lost response create nothing)."""
+    actor = _actor(request)
+    kwargs: dict[str, Any] = {}
+    if actor.is_staff_role:
+        default = Source.PATROL if actor.role == Role.GRID_WORKER else Source.HOTLINE
+        kwargs = {
+            "source": payload.source or default,
+            "reporter_name": payload.reporter_name,
+            "reporter_phone": payload.reporter_phone,
+        }
+    key = (idempotency_key or "").strip()
+    submission = case_submit(
+        actor=actor,
+        category=payload.category,
+        description=payload.description,
+        lat=payload.lat,
+        lng=payload.lng,
+        address=payload.address,
+        nature=payload.nature,
+        urgency=payload.urgency,
+        is_anonymous=payload.is_anonymous,
+        asset_ref=payload.asset_ref,
+        # Keys are per user: another account's key must never return someone else's case.
+        submission_key=f"api:{actor.pk}:{key}" if key else None,
+        **kwargs,
+    )
+    return HttpStatus(201 if submission.created else 200, _detail(submission.case, actor))
+
+
+# --------------------------------------------------------------------------- intake steps
+
+
+@router.post("/cases/{number}/accept", response=CaseDetailOut, summary="Accept (operator)")
+def accept(request: HttpRequest, number: str, payload: AcceptIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_accept(
+        actor=actor,
+        case=case,
+        note=payload.note,
+        category=payload.category,
+        urgency=payload.urgency,
+    )
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/cancel", response=CaseDetailOut, summary="Cancel (operator)")
+def cancel(request: HttpRequest, number: str, payload: CancelIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    duplicate_of = None
+    if payload.duplicate_of:
+        duplicate_of = access_case(actor=actor, case_ref=payload.duplicate_of, intent=Intent.VIEW)
+    case = case_cancel(
+        actor=actor,
+        case=case,
+        reason=payload.reason or "",
+        note=payload.note,
+        duplicate_of=duplicate_of,
+    )
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/verify", response=CaseDetailOut, summary="Verify on site")
+def verify(
+    request: HttpRequest,
+    number: str,
+    note: NoteField = "",
+    photos: PhotoFiles = None,
+) -> CaseDetailOut:
+    """Multipart: ``note`` and optional ``photos``."""
+    actor, case = _act(request, number)
+    checked = _photos(photos, field="photos")
+    return _detail(case_verify(actor=actor, case=case, note=note, photos=checked), actor)
+
+
+@router.post("/cases/{number}/file", response=CaseDetailOut, summary="File (shift leader)")
+def file(request: HttpRequest, number: str, payload: NoteIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    return _detail(case_file(actor=actor, case=case, note=payload.note), actor)
+
+
+@router.post("/cases/{number}/dispatch", response=CaseDetailOut, summary="Dispatch to a unit")
+def dispatch(request: HttpRequest, number: str, payload: DispatchIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_dispatch(
+        actor=actor, case=case, unit=payload.unit or None, note=payload.note, reason=payload.reason
+    )
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/transfer", response=CaseDetailOut, summary="Transfer")
+def transfer(request: HttpRequest, number: str, payload: TransferIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_transfer(actor=actor, case=case, unit=payload.unit, reason=payload.reason)
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/return-request", response=CaseDetailOut, summary="Not ours")
+def return_request(request: HttpRequest, number: str, payload: ReasonIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case_return_request(actor=actor, case=case, reason=payload.reason)
+    case.refresh_from_db()
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/return-decision", response=CaseDetailOut, summary="Decide return")
+def return_decision(request: HttpRequest, number: str, payload: DecisionIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_return_decide(actor=actor, case=case, approve=payload.approve, note=payload.note)
+    return _detail(case, actor)
+
+
+# --------------------------------------------------------------------------- disposal
+
+
+@router.post("/cases/{number}/start", response=CaseDetailOut, summary="Start work (unit)")
+def start(request: HttpRequest, number: str, payload: NoteIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    return _detail(case_start(actor=actor, case=case, note=payload.note), actor)
+
+
+@router.post("/cases/{number}/process", response=CaseDetailOut, summary="Report work done")
+def process(
+    request: HttpRequest,
+    number: str,
+    note: NoteField = "",
+    photos: PhotoFiles = None,
+) -> CaseDetailOut:
+    """Multipart: ``note`` and at least one ``photos`` file."""
+    actor, case = _act(request, number)
+    checked = _photos(photos, field="photos")
+    return _detail(case_process(actor=actor, case=case, note=note, photos=checked), actor)
+
+
+@router.post("/cases/{number}/extension-request", response=CaseDetailOut, summary="More time")
+def extension_request(request: HttpRequest, number: str, payload: ExtensionIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case_extension_request(
+        actor=actor, case=case, extra_minutes=payload.extra_minutes, reason=payload.reason
+    )
+    case.refresh_from_db()
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/extension-decision", response=CaseDetailOut, summary="Decide")
+def extension_decision(request: HttpRequest, number: str, payload: DecisionIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_extension_decide(actor=actor, case=case, approve=payload.approve, note=payload.note)
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/hold-request", response=CaseDetailOut, summary="Pause the clock")
+def hold_request(request: HttpRequest, number: str, payload: ReasonIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case_hold_request(actor=actor, case=case, reason=payload.reason)
+    case.refresh_from_db()
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/hold-decision", response=CaseDetailOut, summary="Decide a hold")
+def hold_decision(request: HttpRequest, number: str, payload: DecisionIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_hold_decide(actor=actor, case=case, approve=payload.approve, note=payload.note)
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/resume", response=CaseDetailOut, summary="End a hold")
+def resume(request: HttpRequest, number: str, payload: NoteIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    return _detail(case_resume(actor=actor, case=case, note=payload.note), actor)
+
+
+# --------------------------------------------------------------------------- check and rate
+
+
+@router.post("/cases/{number}/check-start", response=CaseDetailOut, summary="Go to check")
+def check_start(request: HttpRequest, number: str) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    return _detail(case_check_start(actor=actor, case=case), actor)
+
+
+@router.post("/cases/{number}/check", response=CaseDetailOut, summary="Finish the check")
+def check(
+    request: HttpRequest,
+    number: str,
+    passed: Annotated[bool, Form()],
+    note: NoteField = "",
+    photos: PhotoFiles = None,
+) -> CaseDetailOut:
+    """Multipart: ``passed`` (true closes, false sends back for rework with ``note`` as the
+    reason), ``note``, optional ``photos``."""
+    actor, case = _act(request, number)
+    checked = _photos(photos, field="photos")
+    case = case_check_finish(actor=actor, case=case, passed=passed, note=note, photos=checked)
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/rate", response=CaseDetailOut, summary="Rate (reporter)")
+def rate(request: HttpRequest, number: str, payload: RateIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case_rate(
+        actor=actor,
+        case=case,
+        satisfaction=payload.satisfaction,
+        resolved=payload.resolved,
+        contacted=payload.contacted,
+        comment=payload.comment,
+    )
+    case.refresh_from_db()
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/self-handle", response=CaseDetailOut, summary="Fix on the spot")
+def self_handle(
+    request: HttpRequest,
+    number: str,
+    note: NoteField = "",
+    before: PhotoFiles = None,
+    after: PhotoFiles = None,
+) -> CaseDetailOut:
+    """Multipart: ``note``, ``before`` and ``after`` photos (at least one each)."""
+    actor, case = _act(request, number)
+    before_photos = _photos(before, field="before")
+    after_photos = _photos(after, field="after")
+    case = case_self_handle(
+        actor=actor, case=case, note=note, before=before_photos, after=after_photos
+    )
+    return _detail(case, actor)
+
+
+@router.post(
+    "/cases/{number}/self-handle-review", response=CaseDetailOut, summary="Review a spot fix"
+)
+def self_handle_review(request: HttpRequest, number: str, payload: DecisionIn) -> CaseDetailOut:
+    actor, case = _act(request, number)
+    case = case_self_handle_review(
+        actor=actor, case=case, approve=payload.approve, note=payload.note
+    )
+    return _detail(case, actor)
+
+
+@router.post("/cases/{number}/follow", response=CasePublicOut, summary="Me too")
+def follow(request: HttpRequest, number: str) -> CasePublicOut:
+    """Follow an open case instead of reporting it again. Answers with the public projection:
+    a follower is not the reporter and sees no more than the public does."""
+    actor = _actor(request)
+    case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW_PUBLIC)
+    return case_public_out(case_follow(actor=actor, case=case))
