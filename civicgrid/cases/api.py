@@ -206,7 +206,9 @@ def queue(request: HttpRequest, page: Query[PageIn]) -> CasePageOut:
 @router.get("/cases/duplicates", response=list[DuplicateOut], summary="Possible duplicates")
 def duplicates(request: HttpRequest, query: Query[DuplicatesIn]) -> list[DuplicateOut]:
     """Open cases of the same category near a point, to follow instead of reporting again."""
-    category = leaf_categories(public_only=False).filter(code=query.category).first()
+    actor = _actor(request)
+    leaves = leaf_categories(public_only=not actor.is_staff_role)
+    category = leaves.filter(code=query.category).first()
     if category is None:
         raise CaseError(
             CaseError.Code.UNKNOWN_CATEGORY,

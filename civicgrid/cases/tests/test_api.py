@@ -239,6 +239,50 @@ def test_return_extension_and_hold_requests_through_the_api(api: Api) -> None:
     assert return_decided.json()["return_count"] == 1
 
 
+def test_verify_transfer_and_rework_through_the_api(api: Api) -> None:
+    # given
+    number = reported_case(api)
+    api("operator").post(f"/cases/{number}/accept", json={})
+
+    # when
+    verified = api("grid_worker").post(
+        f"/cases/{number}/verify", data={"note": "现场确认"}, files=photo_files()
+    )
+    api("shift_leader").post(f"/cases/{number}/file", json={})
+    api("dispatcher").post(f"/cases/{number}/dispatch", json={"unit": "clean-co"})
+    before_refusal = snapshot(number)
+    no_reason = api("dispatcher").post(f"/cases/{number}/transfer", json={"unit": "lights-co"})
+    after_refusal = snapshot(number)
+    transferred = api("dispatcher").post(
+        f"/cases/{number}/transfer", json={"unit": "lights-co", "reason": "路灯公司负责"}
+    )
+    api("lights_handler").post(
+        f"/cases/{number}/process", data={"note": "已修复"}, files=photo_files()
+    )
+    api("grid_worker").post(f"/cases/{number}/check-start")
+    failed_without_reason = api("grid_worker").post(
+        f"/cases/{number}/check", data={"passed": "false"}
+    )
+    rework = api("grid_worker").post(
+        f"/cases/{number}/check", data={"passed": "false", "note": "还没修好"}
+    )
+
+    # then
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["status"] == "verified"
+    assert [p["stage"] for p in verified.json()["photos"]] == ["check"]
+    assert_error(no_reason, 400, "cases.reason_required", field="reason")
+    assert after_refusal == before_refusal
+    assert transferred.status_code == 200, transferred.text
+    assert transferred.json()["unit"]["code"] == "lights-co"
+    assert transferred.json()["transfer_count"] == 1
+    assert_error(failed_without_reason, 400, "cases.reason_required", field="reason")
+    assert rework.status_code == 200, rework.text
+    assert rework.json()["status"] == "dispatched"
+    assert rework.json()["rework_count"] == 1
+    assert rework.json()["unit"]["code"] == "lights-co"
+
+
 def test_self_handle_and_review_through_the_api(api: Api) -> None:
     # given
     number = reported_case(api)
@@ -625,11 +669,18 @@ def test_long_note_and_bad_page_size_are_refused(api: Api) -> None:
     extension = api("clean_handler").post(
         f"/cases/{number}/extension-request", json={"extra_minutes": 0, "reason": "x"}
     )
+    near = {"lat": api.world.inside_lat, "lng": api.world.inside_lng}
+    unknown = api("resident").get("/cases/duplicates", params={"category": "Z1", **near})
+    far = api("resident").get(
+        "/cases/duplicates", params={"category": "E0101", "lat": 95, "lng": 0}
+    )
 
     # then
     assert_error(note, 400, "invalid_input", field="note")
     assert_error(page, 400, "invalid_input", field="page_size")
     assert_error(extension, 400, "invalid_input", field="extra_minutes")
+    assert_error(unknown, 400, "cases.unknown_category", field="category")
+    assert_error(far, 400, "invalid_input", field="lat")
     assert snapshot(number) == before
 
 

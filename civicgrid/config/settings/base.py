@@ -216,3 +216,5 @@ CIVICGRID_PERIODIC_JOBS = [
 CIVICGRID_DISTRICT_CODE = os.environ.get("CIVICGRID_DISTRICT_CODE", "110105")
 # Overrides of the intake/check step limits in minutes (see civicgrid/cases/services.py).
 CIVICGRID_STEP_LIMITS: dict[str, int] = {}
+# How often (seconds) a process checks whether the grid changed and its lookup index is stale.
+CIVICGRID_GEO_CACHE_CHECK_S = float(os.environ.get("CIVICGRID_GEO_CACHE_CHECK_S", "1"))

@@ -465,6 +465,7 @@ def test_cell_list_and_geojson_selectors():
     import_grid_3x3()
     assert [c.code for c in selectors.cell_list(community_code=C)][:2] == [f"{C}001", f"{C}002"]
     assert selectors.cell_list(community_code="999999").count() == 0
+    assert selectors.area_tree()[0].children[0].children[0].cell_count == 9
     collection = selectors.cells_geojson(community_code=C)
     assert collection["type"] == "FeatureCollection"
     assert len(collection["features"]) == 9
