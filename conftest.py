@@ -102,7 +102,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     developers and helpers share the machine's PostgreSQL, and one run dropping test_test under
     another fails both. So each run adds its process id (test_test_p1234, test_test_gw0_p1235).
     A killed run leaves its database behind (the next run with the same id drops it; .ci/run
-    drops all leftovers before it starts). SQLite needs none of this: its test database is in
+    drops those whose process is gone). SQLite needs none of this: its test database is in
     memory (one per process) unless CIVICGRID_TEST_DB names a file.
     """
     from django.conf import settings
@@ -229,7 +229,7 @@ def new_page(
 
     def make(**overrides: Any) -> Page:
         context = browser.new_context(**{**browser_context_args, **overrides})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(15_000)  # local pages; fail fast, not after 30 s
         context.on("request", request_log.record)
         # Only requests that leave this machine reach Python; local ones are not intercepted.
         context.route(REMOTE_URL, block_remote)

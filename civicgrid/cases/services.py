@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from civicgrid.accounts.models import Notification, Organization, OrganizationKind, Role, User
 from civicgrid.core.errors import ErrorKind
@@ -118,16 +119,38 @@ def _start_step(case: Case, now: dt.datetime, limit_minutes: int | None, clock: 
     case.warning_at = _add_time(now, limit_minutes * 0.8, clock)
 
 
+# How each input field is named in messages (the field key itself goes to the client).
+FIELD_LABELS = {
+    "reason": gettext_lazy("reason"),
+    "note": gettext_lazy("note"),
+    "description": gettext_lazy("description"),
+    "address": gettext_lazy("address"),
+    "comment": gettext_lazy("comment"),
+    "reporter_name": gettext_lazy("reporter's name"),
+    "reporter_phone": gettext_lazy("reporter's phone"),
+    "nature": gettext_lazy("nature"),
+    "urgency": gettext_lazy("urgency"),
+    "source": gettext_lazy("source"),
+    "satisfaction": gettext_lazy("satisfaction"),
+}
+
+
+def _label(field: str) -> str:
+    return str(FIELD_LABELS.get(field, field))
+
+
 def _clean_text(value: str | None, *, field: str, max_length: int, required: bool) -> str:
     text = (value or "").strip()
     if required and not text:
         code = CaseError.Code.REASON_REQUIRED if field == "reason" else CaseError.Code.NOTE_REQUIRED
-        raise CaseError(code, _("Please fill in %(field)s.") % {"field": _(field)}, field=field)
+        raise CaseError(
+            code, _("Please fill in %(field)s.") % {"field": _label(field)}, field=field
+        )
     if len(text) > max_length:
         raise CaseError(
             CaseError.Code.BAD_INPUT,
             _("%(field)s is too long: %(n)s characters, at most %(max)s.")
-            % {"field": _(field), "n": len(text), "max": max_length},
+            % {"field": _label(field), "n": len(text), "max": max_length},
             field=field,
         )
     return text
@@ -399,7 +422,7 @@ def _choice(value: str, choices: type, field: str) -> str:
     if value not in choices.values:  # type: ignore[attr-defined]
         raise CaseError(
             CaseError.Code.BAD_INPUT,
-            _("%(value)r is not a valid %(field)s.") % {"value": value, "field": field},
+            _("%(value)r is not a valid %(field)s.") % {"value": value, "field": _label(field)},
             field=field,
         )
     return value
