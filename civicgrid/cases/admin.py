@@ -9,27 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model
 from django.http import HttpRequest
 
-from civicgrid.core.services import audit_record
+from civicgrid.core.admin import AuditedAdmin
 
 from .models import Case, Category, RoutingRule, TimeLimit, Trace
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action=f"admin.{'change' if change else 'add'}.{obj._meta.model_name}",
-            target=obj,
-            data={"fields": sorted(form.changed_data)},
-        )
-
-    def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        audit_record(actor=request.user, action=f"admin.delete.{obj._meta.model_name}", target=obj)
-        super().delete_model(request, obj)
 
 
 class TimeLimitInline(admin.TabularInline):

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import AuditHeadPublication, AuditRecord, CalendarDay
-from .services import calendar_day_clear, calendar_day_set
+from .services import audit_record, calendar_day_clear, calendar_day_set
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -63,3 +63,28 @@ class CalendarDayAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CalendarDay]) -> None:
         for day in queryset.values_list("day", flat=True):
             calendar_day_clear(actor=request.user, day=day)
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """For configuration rows edited in the admin: every save and delete is audited in the same
+    transaction (the admin wraps its changes in one)."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action=f"admin.{'change' if change else 'add'}.{obj._meta.model_name}",
+            target=obj,
+            data={"fields": sorted(form.changed_data)},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit_record(actor=request.user, action=f"admin.delete.{obj._meta.model_name}", target=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            audit_record(
+                actor=request.user, action=f"admin.delete.{obj._meta.model_name}", target=obj
+            )
+        super().delete_queryset(request, queryset)

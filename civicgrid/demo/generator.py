@@ -13,8 +13,8 @@ What it builds, in this order, all inside one clock that runs from two years ago
 4. staff for every role and 2,000 residents, with one password hash shared by all (``bulk_create``;
    hashing 2,000 times would take minutes), and grid members through the geo service;
 5. cases, each driven step by step through the real services of :mod:`civicgrid.cases.services`
-   at backdated times (``time_machine.travel``), so traces, deadlines, escalations and audit rows are
-   the ones the product itself writes.
+   at backdated times (``time_machine.travel``), so traces, deadlines, escalations and audit rows
+   are the ones the product itself writes.
 
 Cases are simulated as events on one timeline: every case is a script (a Python generator) that
 performs one service call per event and says when its next step happens, counted on the case's own
@@ -244,138 +244,23 @@ MONTHS: dict[str, tuple[float, ...]] = {
     "care": (1.4, 1.2, 1.0, 0.9, 0.9, 1.1, 1.3, 1.2, 0.9, 0.9, 1.1, 1.3),
     "trees": (0.6, 0.5, 0.8, 1.0, 1.0, 1.4, 1.8, 1.6, 1.1, 1.2, 1.0, 0.7),
 }
-HOURS: dict[str, tuple[float, ...]] = {
-    #          0    1    2    3    4    5    6    7    8    9   10   11   12   13   14   15   16   17   18   19   20   21   22   23
-    "day": (
-        0.1,
-        0.05,
-        0,
-        0,
-        0,
-        0.05,
-        0.3,
-        0.8,
-        1.2,
-        1.5,
-        1.5,
-        1.3,
-        1.0,
-        1.0,
-        1.2,
-        1.2,
-        1.1,
-        1.0,
-        1.1,
-        1.4,
-        1.4,
-        1.0,
-        0.5,
-        0.2,
-    ),
-    "evening": (
-        0.6,
-        0.3,
-        0.1,
-        0,
-        0,
-        0,
-        0.1,
-        0.2,
-        0.3,
-        0.3,
-        0.3,
-        0.3,
-        0.4,
-        0.4,
-        0.4,
-        0.4,
-        0.5,
-        0.6,
-        0.9,
-        1.5,
-        2.0,
-        2.4,
-        2.2,
-        1.4,
-    ),
-    "morning": (
-        0,
-        0,
-        0,
-        0,
-        0.1,
-        0.5,
-        1.6,
-        2.2,
-        2.0,
-        1.4,
-        1.0,
-        0.8,
-        0.6,
-        0.5,
-        0.5,
-        0.5,
-        0.5,
-        0.6,
-        0.5,
-        0.4,
-        0.3,
-        0.2,
-        0.3,
-        0.2,
-    ),
-    "hotline": (
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        1.0,
-        1.6,
-        1.7,
-        1.4,
-        0.8,
-        1.0,
-        1.4,
-        1.4,
-        1.2,
-        1.0,
-        0.7,
-        0.6,
-        0.5,
-        0.3,
-        0,
-        0,
-    ),
-    "patrol": (
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        1.5,
-        1.8,
-        1.2,
-        0,
-        0,
-        1.4,
-        1.6,
-        1.2,
-        0.4,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    ),
+
+
+def _hours(weights: str) -> tuple[float, ...]:
+    """24 relative weights, one per hour from 00 to 23 (local time)."""
+    values = tuple(float(w) for w in weights.split())
+    assert len(values) == 24
+    return values
+
+
+# fmt: off
+HOURS: dict[str, tuple[float, ...]] = {  # noqa: E501
+    #                 00  01  02  03  04  05  06  07  08  09  10  11  12  13  14  15  16  17  18  19  20  21  22  23
+    "day": _hours("   .1 .05  0   0   0  .05 .3  .8  1.2 1.5 1.5 1.3 1.0 1.0 1.2 1.2 1.1 1.0 1.1 1.4 1.4 1.0 .5  .2"),
+    "evening": _hours(".6 .3  .1  0   0   0  .1  .2  .3  .3  .3  .3  .4  .4  .4  .4  .5  .6  .9  1.5 2.0 2.4 2.2 1.4"),
+    "morning": _hours("0  0   0   0  .1  .5  1.6 2.2 2.0 1.4 1.0 .8  .6  .5  .5  .5  .5  .6  .5  .4  .3  .2  .3  .2"),
+    "hotline": _hours("0  0   0   0   0   0   0   0  1.0 1.6 1.7 1.4 .8  1.0 1.4 1.4 1.2 1.0 .7  .6  .5  .3  0   0"),
+    "patrol": _hours(" 0  0   0   0   0   0   0   0   0  1.5 1.8 1.2 0   0  1.4 1.6 1.2 .4  0   0   0   0   0   0"),
 }
 WEEKDAY = (1.1, 1.05, 1.0, 1.0, 0.95, 0.85, 0.9)  # Monday first
 
@@ -706,6 +591,7 @@ class _Builder:
             lambda: deque(maxlen=5)
         )
         self.submitted = 0
+        self.running = 0  # cases submitted whose script has not ended
         self.next_report = 1
 
     # ----------------------------------------------------------------------- orchestration
@@ -972,16 +858,17 @@ class _Builder:
                 "gridworker" if worker_number == 1 else f"gridworker{worker_number}"
             ]
             info.worker = worker
-            committee = self.users[
-                "committee" if info.community == 0 else f"committee{info.community + 1}"
-            ]
             cell = cells[info.pk]
             grid_member_add(
                 actor=admin, cell=cell, user=worker, role=GridRole.FULL_TIME, valid_from=since
             )
-            grid_member_add(
-                actor=admin, cell=cell, user=committee, role=GridRole.LEADER, valid_from=since
-            )
+            if seq == 1:  # the committee member leads the community's grid from its first cell
+                committee = self.users[
+                    "committee" if info.community == 0 else f"committee{info.community + 1}"
+                ]
+                grid_member_add(
+                    actor=admin, cell=cell, user=committee, role=GridRole.LEADER, valid_from=since
+                )
 
     def _make_photos(self) -> None:
         photo_rng = random.Random(self.seed + 1)
@@ -1048,9 +935,8 @@ class _Builder:
                 else Urgency.NORMAL
             )
             outcome = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
-            if spec.minor and source == Source.PATROL and rng.random() < 0.55:
-                outcome = "self_handle"
-            elif spec.minor and source == Source.RESIDENT and rng.random() < 0.1:
+            on_the_spot = {Source.PATROL: 0.55, Source.RESIDENT: 0.1}.get(source, 0.0)
+            if spec.minor and rng.random() < on_the_spot:
                 outcome = "self_handle"
             plans.append(
                 _Plan(
@@ -1112,8 +998,10 @@ class _Builder:
                         try:
                             following = next(script)
                         except StopIteration:
+                            self.running -= 1
                             continue
                         except CaseError as error:
+                            self.running -= 1
                             self.result.failed_steps.append(f"{at.isoformat()}: {error.message}")
                             continue
                     heapq.heappush(heap, (following, order, script))
@@ -1127,12 +1015,14 @@ class _Builder:
             case_services.case_escalate_overdue(now=self.end)
 
     def _daily_sweeps(self) -> Generator[dt.datetime, None, None]:
-        """The periodic overdue sweep, as it would run at the end of every working day."""
+        """The periodic overdue sweep, as it would run at the end of every working day (skipped
+        while no case is under way, where it would find nothing)."""
         day = self.start.date()
         while True:
             if is_workday(day):
                 yield dt.datetime.combine(day, dt.time(17, 45), tzinfo=self.tz).astimezone(dt.UTC)
-                case_services.case_escalate_overdue()
+                if self.running:
+                    case_services.case_escalate_overdue()
             day += dt.timedelta(days=1)
 
     # time helpers ---------------------------------------------------------------------------
@@ -1140,8 +1030,8 @@ class _Builder:
     def _within(
         self, now: dt.datetime, case: Case, lo: float, hi: float, rng: random.Random
     ) -> dt.datetime:
-        """A moment after ``now``: a share (``lo``..``hi``) of the time left until the current step's
-        deadline, counted on the step's clock. Shares above 1 land after the deadline."""
+        """A moment after ``now``: a share (``lo``..``hi``) of the time left until the current
+        step's deadline, counted on the step's clock. Shares above 1 land after the deadline."""
         share = rng.uniform(lo, hi)
         clock = case.step_clock
         deadline = case.deadline_at
@@ -1204,12 +1094,13 @@ class _Builder:
 
     # the case script ------------------------------------------------------------------------
 
-    def _script(self, plan: _Plan) -> Generator[dt.datetime, None, None]:  # noqa: C901
+    def _script(self, plan: _Plan) -> Generator[dt.datetime, None, None]:
         rng = plan.rng
         spec = plan.spec
         category = self.categories[spec.code]
         now = plan.reported_at
         yield now
+        self.running += 1
         case = self._submit(plan, category)
         if plan.freeze == "reported":
             return
@@ -1285,7 +1176,7 @@ class _Builder:
         if plan.freeze == "accepted":
             return
         if plan.freeze == "verified" or (
-            plan.freeze is None and plan.source != Source.PATROL and rng.random() < 0.25
+            plan.freeze is None and plan.source != Source.PATROL and rng.random() < 0.15
         ):
             now = self._within(now, case, 0.2, 0.9, rng)
             yield now
@@ -1377,7 +1268,7 @@ class _Builder:
         assert unit is not None
         handler = self.handlers[unit.pk]
         if plan.freeze in ("processing", "extension_pending", "hold_pending", "on_hold") or (
-            rng.random() < 0.4
+            rng.random() < 0.25
         ):
             now = self._within(now, case, 0.05, 0.3, rng)
             yield now

@@ -115,7 +115,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         self.stdout.write(
             _(
-                "Loading the demo community: seed %(seed)d, %(cases)d cases, %(residents)d residents."
+                "Loading the demo community: seed %(seed)d, %(cases)d cases, "
+                "%(residents)d residents."
             )
             % {
                 "seed": options["seed"],
