@@ -8,11 +8,10 @@ photos, call one service or selector, and render the result through the projecti
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +23,7 @@ from civicgrid.accounts.models import Role, User
 
 from .access import Intent, access_case
 from .errors import CaseError
-from .models import OPEN_STATUSES, Case, Light, Source
+from .models import Case, Source
 from .photos import CheckedPhoto, check_photo
 from .schemas import (
     MAX_NOTE,
@@ -55,9 +54,11 @@ from .schemas import (
 )
 from .selectors import (
     case_duplicates_nearby,
+    case_filter,
     case_list_for_resident,
     case_list_for_staff,
     case_pending_requests,
+    case_photos,
     case_queue,
     case_timeline,
     leaf_categories,
@@ -117,7 +118,7 @@ def _detail(case: Case, viewer: User) -> CaseDetailOut:
         case,
         viewer=viewer,
         now=timezone.now(),
-        photos=list(case.photos.all().order_by("uploaded_at", "id")),
+        photos=list(case_photos(case=case)),
         pending=list(case_pending_requests(case=case)),
     )
 
@@ -139,42 +140,6 @@ def _page(qs: QuerySet[Case], page: PageIn) -> CasePageOut:
     )
 
 
-def _light_q(light: str, now: dt.datetime) -> Q:
-    """The rows whose ``Case.light(now)`` is ``light``, as a query.
-
-    Mirrors :meth:`Case.light`; belongs in selectors.py (see the report that came with it).
-    """
-    clocked = Q(status__in=OPEN_STATUSES, deadline_at__isnull=False)
-    running = Q(is_on_hold=False)
-    held = Q(is_on_hold=True)
-    if light == Light.NONE:
-        return ~clocked
-    if light == Light.RED:
-        return clocked & ((held & Q(is_overdue=True)) | (running & Q(deadline_at__lt=now)))
-    if light == Light.YELLOW:
-        return clocked & running & Q(deadline_at__gte=now, warning_at__lte=now)
-    return clocked & (
-        (held & Q(is_overdue=False))
-        | (running & Q(deadline_at__gte=now) & (Q(warning_at__isnull=True) | Q(warning_at__gt=now)))
-    )
-
-
-def _filtered(qs: QuerySet[Case], filters: CaseFiltersIn) -> QuerySet[Case]:
-    if filters.status is not None:
-        qs = qs.filter(status=filters.status)
-    if filters.category:
-        qs = qs.filter(
-            Q(category__code=filters.category) | Q(category__parent__code=filters.category)
-        )
-    if filters.unit:
-        qs = qs.filter(unit__code=filters.unit)
-    if filters.overdue is not None:
-        qs = qs.filter(is_overdue=filters.overdue)
-    if filters.light is not None:
-        qs = qs.filter(_light_q(filters.light, timezone.now()))
-    return qs
-
-
 # --------------------------------------------------------------------------- reads
 
 
@@ -194,7 +159,16 @@ def case_list(request: HttpRequest, filters: Query[CaseFiltersIn]) -> CasePageOu
         if actor.is_staff_role
         else case_list_for_resident(user=actor)
     )
-    return _page(_filtered(qs, filters), filters)
+    filtered = case_filter(
+        qs,
+        status=filters.status,
+        category=filters.category,
+        unit=filters.unit,
+        overdue=filters.overdue,
+        light=filters.light,
+        now=timezone.now(),
+    )
+    return _page(filtered, filters)
 
 
 @router.get("/cases/queue", response=CasePageOut, summary="The role's work queue")

@@ -14,8 +14,10 @@ from civicgrid.accounts.models import Role, User
 from .models import (
     OPEN_STATUSES,
     Case,
+    CasePhoto,
     CaseRequest,
     Category,
+    Light,
     RequestKind,
     RequestState,
     Status,
@@ -166,3 +168,49 @@ def case_duplicates_nearby(
             found.append((case, d))
     found.sort(key=lambda pair: pair[1])
     return found[:limit]
+
+
+def light_q(light: str, now: dt.datetime) -> Q:
+    """The rows whose ``Case.light(now)`` is ``light``, as a query (mirrors :meth:`Case.light`)."""
+    clocked = Q(status__in=OPEN_STATUSES, deadline_at__isnull=False)
+    running = Q(is_on_hold=False)
+    held = Q(is_on_hold=True)
+    if light == Light.NONE:
+        return ~clocked
+    if light == Light.RED:
+        return clocked & ((held & Q(is_overdue=True)) | (running & Q(deadline_at__lt=now)))
+    if light == Light.YELLOW:
+        return clocked & running & Q(deadline_at__gte=now, warning_at__lte=now)
+    return clocked & (
+        (held & Q(is_overdue=False))
+        | (running & Q(deadline_at__gte=now) & (Q(warning_at__isnull=True) | Q(warning_at__gt=now)))
+    )
+
+
+def case_filter(
+    qs: QuerySet[Case],
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    unit: str | None = None,
+    overdue: bool | None = None,
+    light: str | None = None,
+    now: dt.datetime | None = None,
+) -> QuerySet[Case]:
+    """Narrow a scoped case list: status, category (a leaf or its parent's code), unit code,
+    overdue flag, traffic light at ``now``."""
+    if status is not None:
+        qs = qs.filter(status=status)
+    if category:
+        qs = qs.filter(Q(category__code=category) | Q(category__parent__code=category))
+    if unit:
+        qs = qs.filter(unit__code=unit)
+    if overdue is not None:
+        qs = qs.filter(is_overdue=overdue)
+    if light is not None:
+        qs = qs.filter(light_q(light, now or timezone.now()))
+    return qs
+
+
+def case_photos(*, case: Case) -> QuerySet[CasePhoto]:
+    return CasePhoto.objects.filter(case=case).order_by("uploaded_at", "id")

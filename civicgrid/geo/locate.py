@@ -122,7 +122,7 @@ def _bin_layout(polygons: np.ndarray) -> tuple[int, float, float, int, int]:
     min_x, min_y, max_x, max_y = (float(v) for v in shapely.total_bounds(polygons))
     target = min(len(polygons) * BINS_PER_CELL, MAX_BINS)
     side = math.sqrt(max((max_x - min_x) * (max_y - min_y), 1e-300) / target)
-    exponent = min(0, math.floor(math.log2(side)))
+    exponent = min(0, round(math.log2(side)))
     while True:
         scale = math.ldexp(1.0, -exponent)
         x0, y0 = math.floor(min_x * scale), math.floor(min_y * scale)
@@ -153,7 +153,11 @@ def _bin_grid(polygons: np.ndarray, tree: STRtree) -> BinGrid:
         north, east = np.meshgrid(ys[1:], xs[1:], indexing="ij")
         boxes = shapely.box(west.ravel(), south.ravel(), east.ravel(), north.ravel())
         first_bin = j_start * nx
-        box_idx, rank = tree.query(boxes, predicate="intersects")
+        # Bounding-box candidates from the tree, then the exact test with the prepared polygon:
+        # the same pairs as query(..., predicate="intersects"), which would prepare every box.
+        box_idx, rank = tree.query(boxes)
+        meets = shapely.intersects(polygons[rank], boxes[box_idx])
+        box_idx, rank = box_idx[meets], rank[meets]
         order = np.lexsort((rank, box_idx))  # by bin, then by rank (= code order)
         box_idx, rank = box_idx[order], rank[order]
         bins, starts, counts = np.unique(box_idx, return_index=True, return_counts=True)
