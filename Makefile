@@ -97,7 +97,7 @@ messages: install-dev  ## refresh the translation catalogues
 	$(PY) manage.py compilemessages --ignore=.venv
 
 bench: install-dev  ## benchmarks; figures go to bench/results/
-	$(PY) -m bench.run
+	$(PY) -m bench.geo_locate --points 1000000
 
 clean:
 	rm -rf $(VENV) var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,7 @@ from .models import GeoVersion, GridCell
 Stamp = tuple[int, Any]
 
 # Bins laid over the cells' bounds per cell (then rounded to a power-of-two side), and at most.
-BINS_PER_CELL = 64
+BINS_PER_CELL = 128
 MAX_BINS = 2_000_000
 # Bin boxes made and queried at a time while building, to bound the memory a large city needs.
 _BUILD_CHUNK_BINS = 65_536
@@ -156,6 +156,12 @@ def _bin_grid(polygons: np.ndarray, tree: STRtree) -> BinGrid:
         # Bounding-box candidates from the tree, then the exact test with the prepared polygon:
         # the same pairs as query(..., predicate="intersects"), which would prepare every box.
         box_idx, rank = tree.query(boxes)
+        # The common case first: a bin within the bounding box of one cell only, covered by it.
+        lone = (np.bincount(box_idx, minlength=len(boxes)) == 1)[box_idx]
+        covered_pair = np.zeros(len(box_idx), dtype=bool)
+        covered_pair[lone] = shapely.covers(polygons[rank[lone]], boxes[box_idx[lone]])
+        code[first_bin + box_idx[covered_pair]] = rank[covered_pair]
+        box_idx, rank = box_idx[~covered_pair], rank[~covered_pair]
         meets = shapely.intersects(polygons[rank], boxes[box_idx])
         box_idx, rank = box_idx[meets], rank[meets]
         order = np.lexsort((rank, box_idx))  # by bin, then by rank (= code order)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import subprocess
@@ -313,3 +314,164 @@ def test_locate_many_agrees_with_brute_force_contains():
         assert locate_many(lats, lngs).tolist() == _brute_force(points)
 
     check()
+
+
+# --- random polygon grids against brute force --------------------------------------------------
+
+DYADIC = (
+    2.0**-20
+)  # grid coordinates on this lattice make points at k/8 of an edge lie exactly on it
+
+
+def _snap(values: np.ndarray) -> np.ndarray:
+    return np.round(values / DYADIC) * DYADIC
+
+
+def _ring(points: list[tuple[float, float]]) -> list[list[float]]:
+    return [[float(x), float(y)] for x, y in [*points, points[0]]]
+
+
+def jittered_grid(seed: int, *, west: float, north: float, rows: int = 4, cols: int = 5) -> dict:
+    """A rows × cols grid of non-rectangular quads (every vertex moved at random), with codes in a
+    random order, one cell left out (a gap), a cell with an empty hole, and a cell with a hole
+    whose island belongs to another cell (a MultiPolygon sharing the hole's whole boundary)."""
+    rng = np.random.default_rng(seed)
+    step = STEP
+    base_x = west + np.arange(cols + 1) * step
+    base_y = north - np.arange(rows + 1) * step
+    vx = _snap(base_x[None, :] + rng.uniform(-0.25, 0.25, (rows + 1, cols + 1)) * step)
+    vy = _snap(base_y[:, None] + rng.uniform(-0.25, 0.25, (rows + 1, cols + 1)) * step)
+
+    def quad(j: int, i: int) -> list[tuple[float, float]]:
+        corners = [(j, i), (j + 1, i), (j + 1, i + 1), (j, i + 1)]  # counter-clockwise
+        return [(vx[a, b], vy[a, b]) for a, b in corners]
+
+    def square_in(j: int, i: int, half: float) -> list[tuple[float, float]]:
+        cx = float(_snap(np.array(vx[j : j + 2, i : i + 2].mean())))
+        cy = float(_snap(np.array(vy[j : j + 2, i : i + 2].mean())))
+        h = float(_snap(np.array(half * step)))
+        return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
+
+    island = square_in(1, 1, 0.15)
+    geometries: dict[tuple[int, int], dict] = {}
+    for j in range(rows):
+        for i in range(cols):
+            if (j, i) == (rows - 1, 0):
+                continue  # the gap
+            rings = [_ring(quad(j, i))]
+            if (j, i) == (1, 1):
+                rings.append(_ring(island[::-1]))
+            if (j, i) == (0, 2):
+                rings.append(_ring(square_in(0, 2, 0.1)[::-1]))
+            geometries[(j, i)] = {"type": "Polygon", "coordinates": rings}
+    owner = (2, 3)
+    geometries[owner] = {
+        "type": "MultiPolygon",
+        "coordinates": [geometries[owner]["coordinates"], [_ring(island)]],
+    }
+    numbers = rng.permutation(len(geometries)) + 1
+    cells = [
+        {
+            "type": "Feature",
+            "properties": {"code": f"{C}{n:03d}", "name": f"Grid {n}", "cell_type": "basic"},
+            "geometry": geometry,
+        }
+        for n, geometry in zip(numbers, geometries.values(), strict=True)
+    ]
+    union = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in cells])
+    areas = grid_3x3()["features"][:3]
+    areas[2]["geometry"] = shapely.geometry.mapping(shapely.Polygon(union.exterior))
+    return {"type": "FeatureCollection", "features": areas + cells}
+
+
+def _special_points(data: dict) -> list[tuple[float, float]]:
+    """(lat, lng) of every vertex and of points exactly on every edge (at k/8 of its length)."""
+    found: set[tuple[float, float]] = set()
+    for feature in data["features"][3:]:
+        geometry = shapely.geometry.shape(feature["geometry"])
+        parts = getattr(geometry, "geoms", [geometry])
+        for part in parts:
+            for ring in [part.exterior, *part.interiors]:
+                coords = list(ring.coords)
+                for (ax, ay), (bx, by) in itertools.pairwise(coords):
+                    for k in range(8):
+                        found.add((ay + (by - ay) * k / 8, ax + (bx - ax) * k / 8))
+    return sorted(found)
+
+
+def _brute_force_xy(lats: np.ndarray, lngs: np.ndarray) -> np.ndarray:
+    """Ids by testing every active cell in code order (not prepared, no index): first hit wins."""
+    found = np.full(len(lats), -1, dtype=np.int64)
+    for cell in GridCell.objects.filter(is_active=True).order_by("code"):
+        hit = shapely.intersects_xy(shapely.geometry.shape(cell.geometry), lngs, lats)
+        found[hit & (found == -1)] = cell.pk
+    return found
+
+
+GRID_PLACES = [
+    pytest.param(11, WEST, NORTH, id="wuhan"),
+    pytest.param(12, WEST + 0.0005, NORTH - 0.0007, id="wuhan-shifted"),
+    pytest.param(13, -0.0043, 0.0041, id="across-zero"),  # bins and points on both sides of 0
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("seed", "west", "north"), GRID_PLACES)
+def test_locate_many_agrees_with_brute_force_on_a_jittered_grid(seed, west, north):
+    # given: a grid with holes, an island, a gap and shuffled codes; points anywhere near it,
+    # exactly on vertices, exactly on edges, on power-of-two lattices (bin edges) and near zero
+    data = jittered_grid(seed, west=west, north=north)
+    services.grid_import(actor=None, geojson=data)
+    special = _special_points(data)
+    span = 6 * STEP
+    lng_lo, lat_hi = west - STEP, north + STEP
+    lng_hi, lat_lo = lng_lo + span + 2 * STEP, lat_hi - span - 2 * STEP
+    any_point = st.tuples(
+        st.floats(lat_lo, lat_hi, allow_nan=False), st.floats(lng_lo, lng_hi, allow_nan=False)
+    )
+    lattice_point = st.builds(
+        lambda lat, lng, k: (round(lat * 2.0**k) / 2.0**k, round(lng * 2.0**k) / 2.0**k),
+        st.floats(lat_lo, lat_hi),
+        st.floats(lng_lo, lng_hi),
+        st.integers(7, 14),
+    )
+    tiny = st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.0**-40, -(2.0**-40)])
+    near_zero = st.tuples(st.one_of(tiny, st.floats(lat_lo, lat_hi)), tiny)
+    points = st.lists(
+        st.one_of(st.sampled_from(special), any_point, lattice_point, near_zero),
+        min_size=1,
+        max_size=60,
+    )
+
+    @settings(max_examples=120, deadline=None)
+    @given(points)
+    def check(batch: list[tuple[float, float]]) -> None:
+        lats = np.array([p[0] for p in batch])
+        lngs = np.array([p[1] for p in batch])
+        # when
+        found = locate_many(lats, lngs)
+        # then
+        assert found.tolist() == _brute_force_xy(lats, lngs).tolist()
+
+    check()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("seed", "west", "north"), GRID_PLACES)
+def test_locate_many_agrees_with_brute_force_on_many_points(seed, west, north):
+    # given
+    data = jittered_grid(seed, west=west, north=north)
+    services.grid_import(actor=None, geojson=data)
+    rng = np.random.default_rng(seed)
+    special = np.array(_special_points(data))
+    lats = np.concatenate([special[:, 0], rng.uniform(north - 6 * STEP, north + STEP, 40_000)])
+    lngs = np.concatenate([special[:, 1], rng.uniform(west - STEP, west + 6 * STEP, 40_000)])
+    # when
+    found = locate_many(lats, lngs)
+    # then
+    expected = _brute_force_xy(lats, lngs)
+    assert found.tolist() == expected.tolist()
+    cells = GridCell.objects.count()
+    assert cells == 19
+    assert set(expected.tolist()) == {-1, *GridCell.objects.values_list("pk", flat=True)}
+    assert (expected[: len(special)] != -1).all()  # every vertex and edge point is on some cell
