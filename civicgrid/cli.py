@@ -1,4 +1,4 @@
-"""The `civicgrid` console script: manage.py under a shorter name (e.g. `civicgrid verify-audit`)."""
+"""The `civicgrid` console script: manage.py by a shorter name (`civicgrid verify-audit`)."""
 
 import os
 import sys

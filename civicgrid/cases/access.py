@@ -63,4 +63,6 @@ def access_case(*, actor: User | None, case_ref: str | int, intent: Intent) -> C
         return case  # a reporter may check and rate; the service decides which steps
     if actor.is_staff_role and _staff_sees(actor, case):
         return case
+    if intent == Intent.VIEW and case.followers.filter(user=actor).exists():
+        return case  # a follower sees the record; personal data stays masked when rendered
     raise _not_found(case_ref)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import File, Form, Header, Query, Router
@@ -20,6 +20,7 @@ from ninja import Status as HttpStatus
 from ninja.files import UploadedFile
 
 from civicgrid.accounts.models import Role, User
+from civicgrid.core.errors import ErrorKind
 
 from .access import Intent, access_case
 from .errors import CaseError
@@ -58,6 +59,7 @@ from .selectors import (
     case_list_for_resident,
     case_list_for_staff,
     case_pending_requests,
+    case_photo,
     case_photos,
     case_queue,
     case_timeline,
@@ -198,6 +200,31 @@ def case_detail(request: HttpRequest, number: str) -> CaseDetailOut:
     actor = _actor(request)
     case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
     return _detail(case, actor)
+
+
+@router.get(
+    "/cases/{number}/photos/{photo_id}",
+    response={200: None},
+    summary="A photo of a case (the original for staff in scope, else the public copy)",
+)
+def case_photo_file(request: HttpRequest, number: str, photo_id: int) -> FileResponse:
+    actor = _actor(request)
+    try:
+        case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
+        full = True
+    except CaseError:
+        case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW_PUBLIC)
+        full = False
+    photo = case_photo(case=case, photo_id=photo_id)
+    if photo is None:
+        raise CaseError(CaseError.Code.NOT_FOUND, _("No such photo."), kind=ErrorKind.NOT_FOUND)
+    original = full and actor.is_staff_role
+    field = photo.original if original else photo.public
+    response = FileResponse(
+        field.open("rb"), content_type=photo.content_type if original else "image/jpeg"
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @router.get("/cases/{number}/timeline", response=list[TraceOut], summary="A case's history")

@@ -221,8 +221,9 @@ class ReporterOut(Schema):
 
 
 class PhotoOut(Schema):
+    id: int
     stage: str
-    url: str
+    url: str = Field(description="The public copy (no EXIF); staff in scope get the original.")
     width: int
     height: int
     uploaded_at: dt.datetime
@@ -362,8 +363,9 @@ def case_public_out(case: Case) -> CasePublicOut:
 
 def photo_out(photo: CasePhoto) -> PhotoOut:
     return PhotoOut(
+        id=photo.pk,
         stage=photo.stage,
-        url=photo.public.url,
+        url=f"/api/v1/cases/{photo.case.number}/photos/{photo.pk}",
         width=photo.width,
         height=photo.height,
         uploaded_at=photo.uploaded_at,

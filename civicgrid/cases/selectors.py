@@ -213,4 +213,8 @@ def case_filter(
 
 
 def case_photos(*, case: Case) -> QuerySet[CasePhoto]:
-    return CasePhoto.objects.filter(case=case).order_by("uploaded_at", "id")
+    return CasePhoto.objects.filter(case=case).select_related("case").order_by("uploaded_at", "id")
+
+
+def case_photo(*, case: Case, photo_id: int) -> CasePhoto | None:
+    return CasePhoto.objects.filter(case=case, pk=photo_id).first()

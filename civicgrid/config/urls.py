@@ -1,7 +1,5 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from django.views.static import serve
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
@@ -9,5 +7,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include("civicgrid.config.api_urls")),
     path("", include("civicgrid.web.urls")),
 ]
-if settings.DEBUG:
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
+# Uploaded photos are never served from /media/: they go through the access-checked views
+# (/cases/<number>/photos/<id>/ and /api/v1/cases/<number>/photos/<id>).

@@ -79,7 +79,7 @@ from civicgrid.geo.services import grid_import, grid_member_add
 from . import names
 
 DEFAULT_SEED = 2026
-DEFAULT_CASES = 1000
+DEFAULT_CASES = 900
 DEFAULT_RESIDENTS = 2000
 MAX_CASES = 50_000
 MAX_RESIDENTS = 50_000

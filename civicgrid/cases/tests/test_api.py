@@ -182,7 +182,14 @@ def test_full_loop_through_the_api_across_roles(api: Api) -> None:
     assert detail["rating"]["satisfaction"] == "very_satisfied"
     assert detail["rating"]["resolved"] is True
     assert [p["stage"] for p in detail["photos"]] == ["process"]
-    assert detail["photos"][0]["url"].endswith(".jpg")
+    photo_url = detail["photos"][0]["url"]
+    assert photo_url == f"{API}/cases/{number}/photos/{detail['photos'][0]['id']}"
+    public_copy = resident.get(photo_url.removeprefix(API))
+    assert public_copy.status_code == 200
+    assert public_copy.headers["content-type"] == "image/jpeg"
+    original = api("operator").get(photo_url.removeprefix(API))
+    assert original.headers["content-type"] == "image/png"  # staff get the original upload
+    assert api(None).get(f"/cases/{number}/photos/999999").status_code in (401, 404)
 
 
 def test_staff_timeline_names_the_actors(api: Api) -> None:
