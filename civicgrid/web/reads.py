@@ -4,7 +4,7 @@ ORM calls). Candidates to move into the cases selectors if other callers appear.
 from __future__ import annotations
 
 from civicgrid.accounts.models import User
-from civicgrid.cases.models import Case, CasePhoto, Category, Light
+from civicgrid.cases.models import Case, Category, Light
 from civicgrid.cases.selectors import case_queue, leaf_categories
 
 QUEUE_LIMIT = 500
@@ -12,14 +12,6 @@ QUEUE_LIMIT = 500
 
 def leaf_category_by_code(code: str, *, public_only: bool) -> Category | None:
     return leaf_categories(public_only=public_only).filter(code=code).first()
-
-
-def case_photo(*, case: Case, photo_id: int) -> CasePhoto | None:
-    return CasePhoto.objects.filter(case=case, pk=photo_id).first()
-
-
-def case_photos(*, case: Case) -> list[CasePhoto]:
-    return list(CasePhoto.objects.filter(case=case).order_by("uploaded_at", "id"))
 
 
 def queue_rows(*, user: User, light: str = "") -> tuple[list[tuple[Case, str]], dict[str, int]]:

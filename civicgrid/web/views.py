@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from civicgrid.accounts.models import STAFF_ROLES, Role, User
+from civicgrid.accounts.selectors import notification_list
 from civicgrid.cases import services
 from civicgrid.cases.access import Intent, access_case
 from civicgrid.cases.errors import CaseError
@@ -39,7 +40,11 @@ from civicgrid.cases.selectors import (
     case_list_for_resident,
     case_list_public,
     case_pending_requests,
+    case_photos,
     case_timeline,
+)
+from civicgrid.cases.selectors import (
+    case_photo as select_case_photo,
 )
 from civicgrid.core.errors import ErrorKind
 from civicgrid.geo.selectors import cells_geojson
@@ -103,6 +108,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["queue_rows"] = rows[:5]
         context["queue_count"] = len(rows)
         context["light_counts"] = [(value, label, counts[value]) for value, label in Light.choices]
+        context["notifications"] = notification_list(user=user)[:10]
     return render(request, "web/home.html", context)
 
 
@@ -295,7 +301,7 @@ def _render_case(
         "lng": lng,
         "timeline": case_timeline(case=case),
         "pending": pending,
-        "photos": reads.case_photos(case=case),
+        "photos": list(case_photos(case=case)),
         "step_forms": step_forms,
         "error_step": bound.step if bound is not None else "",
     }
@@ -313,7 +319,7 @@ def case_photo(request: HttpRequest, number: str, photo_id: int) -> FileResponse
     """A photo of a case: the original for staff who see the case, the public copy (re-encoded,
     no EXIF) for everyone else."""
     case, full = _load_case(request, number)
-    photo = reads.case_photo(case=case, photo_id=photo_id)
+    photo = select_case_photo(case=case, photo_id=photo_id)
     if photo is None:
         raise Http404(_("No such photo."))
     user = _user(request)

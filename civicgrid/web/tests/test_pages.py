@@ -553,3 +553,24 @@ def test_pages_have_no_inline_scripts_or_remote_assets():
         assert "<script>" not in text
         assert "http://" not in text
         assert "https://" not in text
+
+
+def test_escalation_shows_on_the_supervisors_home(client):
+    # given a dispatched case past its deadline, swept once
+    import datetime as dt
+
+    from civicgrid.cases import services as s
+    from civicgrid.cases.tests.factories import PASSWORD, build_world, submit
+
+    w = build_world()
+    case = submit(w)
+    s.case_accept(actor=w.users["operator"], case=case)
+    s.case_file(actor=w.users["shift_leader"], case=case)
+    s.case_dispatch(actor=w.users["dispatcher"], case=case)
+    case.refresh_from_db()
+    assert s.case_escalate_overdue(now=case.deadline_at + dt.timedelta(minutes=1)) == 1
+    # when
+    client.login(username="supervisor", password=PASSWORD)
+    page = client.get("/").content.decode()
+    # then
+    assert f'<a href="/cases/{case.number}/">Case {case.number} is overdue' in page
