@@ -41,7 +41,7 @@ import random
 import time
 import zoneinfo
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -973,7 +973,7 @@ class _Builder:
     # ----------------------------------------------------------------------- simulation
 
     def _simulate(self, plans: list[_Plan]) -> None:
-        heap: list[tuple[dt.datetime, int, Iterator[dt.datetime]]] = []
+        heap: list[tuple[dt.datetime, int, Generator[dt.datetime, None, None]]] = []
         counter = itertools.count()
         for plan in plans:
             script = self._script(plan)

@@ -133,7 +133,9 @@ def test_every_demo_login_works_with_the_demo_password() -> None:
         assert login.username in out
     cells = User.objects.get(username="gridworker").grid_memberships.values_list("cell__code")
     assert sorted(c for (c,) in cells) == [f"110105001001{n:03d}" for n in range(1, 6)]
-    assert User.objects.get(username="handler").organization.code == "co-sanitation"
+    handler = User.objects.select_related("organization").get(username="handler")
+    assert handler.organization is not None
+    assert handler.organization.code == "co-sanitation"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from civicgrid.demo.generator import (
     DEMO_PASSWORD,
     MAX_CASES,
     MAX_RESIDENTS,
+    demo_digest,
     demo_present,
     load_demo,
 )
@@ -104,7 +105,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if demo_present():
             if options["if_empty"]:
-                self.stdout.write(_("Demo data is already there; nothing loaded."))
+                self.stdout.write(_("Demo data (or other cases) is already there; nothing loaded."))
                 return
             raise CommandError(
                 _(
@@ -134,7 +135,9 @@ class Command(BaseCommand):
                 end=options["end"],
                 progress=self.stdout.write,
             )
+            sealing = time.perf_counter()
             sealed = audit_seal()
+            result.seconds["seal"] = time.perf_counter() - sealing
         elapsed = time.perf_counter() - started
         for message in result.failed_steps[:20]:
             self.stderr.write(_("A step was refused: %(message)s") % {"message": message})
@@ -146,6 +149,13 @@ class Command(BaseCommand):
         self.stdout.write(
             _("Sealed %(count)d audit rows. Loaded in %(seconds).1f s.")
             % {"count": sealed, "seconds": elapsed}
+        )
+        self.stdout.write(
+            _("Time spent: %(parts)s. Data digest: %(digest)s")
+            % {
+                "parts": ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+                "digest": demo_digest()[:16],
+            }
         )
         self._print_logins()
 
