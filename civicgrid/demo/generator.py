@@ -50,6 +50,9 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from PIL import Image, ImageDraw
 
 from civicgrid.accounts.models import Organization, OrganizationKind, Role, User
@@ -101,7 +104,8 @@ EVENT_BATCH = 250  # events per transaction
 
 # --------------------------------------------------------------------------- organizations
 
-# (code, kind, Chinese name, English name, area code or "" for the district)
+# (code, kind, Chinese name, English name). Departments serve the district, contractors the
+# street, property companies their own community.
 UNITS: tuple[tuple[str, str, str, str], ...] = (
     ("dept-enforcement", "department", "城管执法队", "Urban Management Enforcement Team"),
     ("dept-appearance", "department", "市政市容管理委员会", "City Appearance Commission"),
@@ -393,24 +397,26 @@ SATISFACTIONS = (
 
 # --------------------------------------------------------------------------- logins
 
+StrOrPromise = str | Promise
+
 
 @dataclass(frozen=True)
 class DemoLogin:
     role: str
     username: str
-    description: str
+    description: StrOrPromise
 
 
 DEMO_LOGINS: tuple[DemoLogin, ...] = (
-    DemoLogin(Role.RESIDENT, "resident", "Resident of 望花路社区 (one of 2,000)"),
-    DemoLogin(Role.GRID_WORKER, "gridworker", "Grid worker, cells 001-005 of 望花路社区"),
-    DemoLogin(Role.OPERATOR, "operator", "Operator of the street office"),
-    DemoLogin(Role.SHIFT_LEADER, "leader", "Shift leader of the street office"),
-    DemoLogin(Role.DISPATCHER, "dispatcher", "Dispatcher of the street office"),
-    DemoLogin(Role.UNIT_HANDLER, "handler", "Handler at 京洁环卫 (sanitation contractor)"),
-    DemoLogin(Role.SUPERVISOR, "supervisor", "Supervisor of the street office"),
-    DemoLogin(Role.COMMITTEE_MEMBER, "committee", "Member of the 望花路 committee"),
-    DemoLogin(Role.ADMINISTRATOR, "admin", "Administrator"),
+    DemoLogin(Role.RESIDENT, "resident", _lazy("A resident of 望花路社区")),
+    DemoLogin(Role.GRID_WORKER, "gridworker", _lazy("Grid worker, cells 001-005 of 望花路社区")),
+    DemoLogin(Role.OPERATOR, "operator", _lazy("Operator of the street office")),
+    DemoLogin(Role.SHIFT_LEADER, "leader", _lazy("Shift leader of the street office")),
+    DemoLogin(Role.DISPATCHER, "dispatcher", _lazy("Dispatcher of the street office")),
+    DemoLogin(Role.UNIT_HANDLER, "handler", _lazy("Handler at 京洁环卫 (sanitation contractor)")),
+    DemoLogin(Role.SUPERVISOR, "supervisor", _lazy("Supervisor of the street office")),
+    DemoLogin(Role.COMMITTEE_MEMBER, "committee", _lazy("Member of the 望花路 committee")),
+    DemoLogin(Role.ADMINISTRATOR, "admin", _lazy("Administrator")),
 )
 
 
@@ -543,7 +549,7 @@ def _route_for(code: str) -> str:
 
 def _tiny_png(rng: random.Random, index: int) -> bytes:
     """A 32 × 24 picture of a few coloured blocks: a few hundred bytes, a valid PNG."""
-    palette = [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(4)]
+    palette = [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _i in range(4)]
     img = Image.new("P", (32, 24), 0)
     img.putpalette([c for rgb in palette for c in rgb])
     draw = ImageDraw.Draw(img)
@@ -590,7 +596,6 @@ class _Builder:
         )
         self.submitted = 0
         self.running = 0  # cases submitted whose script has not ended
-        self.next_report = 1
 
     # ----------------------------------------------------------------------- orchestration
 
@@ -607,8 +612,16 @@ class _Builder:
             self._build_grid_members()
         timings["setup"] = time.perf_counter() - started
         self.progress(
-            f"Set up {len(self.cells)} grid cells, {len(self.units)} organizations and "
-            f"{sum(len(r) for r in self.residents)} residents in {timings['setup']:.1f} s."
+            _(
+                "Set up %(cells)d grid cells, %(units)d organizations and %(residents)d "
+                "residents in %(seconds).1f s."
+            )
+            % {
+                "cells": len(self.cells),
+                "units": len(self.units),
+                "residents": sum(len(r) for r in self.residents),
+                "seconds": timings["setup"],
+            }
         )
         self._make_photos()
         started = time.perf_counter()
@@ -891,7 +904,7 @@ class _Builder:
             for i, d in enumerate(days)
         ]
         chosen_days = sorted(rng.choices(days, weights=day_weights, k=self.case_count))
-        cell_weights = [rng.lognormvariate(0, 0.5) for _ in self.cells]
+        cell_weights = [rng.lognormvariate(0, 0.5) for _cell in self.cells]
         plans: list[_Plan] = []
         for day in chosen_days:
             month = day.month
@@ -932,7 +945,7 @@ class _Builder:
                 if roll < spec.urgent + spec.pressing
                 else Urgency.NORMAL
             )
-            outcome = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
+            outcome = rng.choices([o for o, _w in OUTCOMES], weights=[w for _o, w in OUTCOMES])[0]
             on_the_spot = {Source.PATROL: 0.55, Source.RESIDENT: 0.1}.get(source, 0.0)
             if spec.minor and rng.random() < on_the_spot:
                 outcome = "self_handle"
@@ -985,7 +998,7 @@ class _Builder:
         started = time.perf_counter()
         while heap:
             with transaction.atomic():
-                for _ in range(EVENT_BATCH):
+                for _event in range(EVENT_BATCH):
                     if not heap:
                         break
                     at, order, script = heapq.heappop(heap)
@@ -1006,8 +1019,13 @@ class _Builder:
                     while marks and self.submitted >= marks[0]:
                         marks.pop(0)
                         self.progress(
-                            f"Cases: {self.submitted * 100 // max(total, 1)}% "
-                            f"({self.submitted}/{total}) in {time.perf_counter() - started:.0f} s"
+                            _("Cases: %(percent)d%% (%(done)d of %(total)d) in %(seconds)d s.")
+                            % {
+                                "percent": self.submitted * 100 // max(total, 1),
+                                "done": self.submitted,
+                                "total": total,
+                                "seconds": time.perf_counter() - started,
+                            }
                         )
         with time_machine.travel(self.end, tick=False), transaction.atomic():
             case_services.case_escalate_overdue(now=self.end)

@@ -147,6 +147,7 @@ def test_every_demo_login_works_with_the_demo_password() -> None:
         (["--residents", "0"], "--residents"),
         (["--seed", "1.5"], "--seed"),
         (["--end", "tomorrow"], "--end"),
+        (["--end", "2999-01-01T00:00"], "--end"),
     ],
 )
 @pytest.mark.django_db

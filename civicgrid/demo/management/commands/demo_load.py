@@ -16,9 +16,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from civicgrid.accounts.models import Role
+from civicgrid.cases.models import Status
 from civicgrid.core.services import audit_seal
 from civicgrid.demo.generator import (
     DEFAULT_CASES,
@@ -61,6 +63,11 @@ def _end_time(value: str) -> dt.datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
+    if moment > timezone.now():
+        raise argparse.ArgumentTypeError(
+            _("“%(value)s” is in the future; the demo history ends now or earlier.")
+            % {"value": value}
+        )
     return moment
 
 
@@ -141,19 +148,37 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         for message in result.failed_steps[:20]:
             self.stderr.write(_("A step was refused: %(message)s") % {"message": message})
-        self.stdout.write(", ".join(f"{name}: {count}" for name, count in result.counts.items()))
+        labels_time = {"setup": _("setup"), "cases": _("cases"), "seal": _("sealing")}
+        labels = {
+            "cells": _("grid cells"),
+            "organizations": _("organizations"),
+            "routing rules": _("routing rules"),
+            "staff": _("staff"),
+            "residents": _("residents"),
+            "grid members": _("grid members"),
+            "cases": _("cases"),
+            "traces": _("trace rows"),
+            "ratings": _("ratings"),
+            "photos": _("photos"),
+        }
         self.stdout.write(
-            _("Case states: %(states)s")
-            % {"states": ", ".join(f"{s} {n}" for s, n in result.statuses.items())}
+            _("Made: %(counts)s.")
+            % {"counts": ", ".join(f"{labels.get(k, k)} {n}" for k, n in result.counts.items())}
+        )
+        self.stdout.write(
+            _("Case states: %(states)s.")
+            % {"states": ", ".join(f"{Status(s).label} {n}" for s, n in result.statuses.items())}
         )
         self.stdout.write(
             _("Sealed %(count)d audit rows. Loaded in %(seconds).1f s.")
             % {"count": sealed, "seconds": elapsed}
         )
         self.stdout.write(
-            _("Time spent: %(parts)s. Data digest: %(digest)s")
+            _("Time spent: %(parts)s. Data digest: %(digest)s.")
             % {
-                "parts": ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+                "parts": ", ".join(
+                    f"{labels_time.get(k, k)} {v:.1f} s" for k, v in result.seconds.items()
+                ),
                 "digest": demo_digest()[:16],
             }
         )
