@@ -568,6 +568,7 @@ def test_escalation_shows_on_the_supervisors_home(client):
     s.case_file(actor=w.users["shift_leader"], case=case)
     s.case_dispatch(actor=w.users["dispatcher"], case=case)
     case.refresh_from_db()
+    assert case.deadline_at is not None
     assert s.case_escalate_overdue(now=case.deadline_at + dt.timedelta(minutes=1)) == 1
     # when
     client.login(username="supervisor", password=PASSWORD)
