@@ -950,9 +950,17 @@ def case_transfer(*, actor: User, case: Case, unit: Organization | str | int, re
 # --------------------------------------------------------------------------- requests
 
 
-def _open_request(
-    case: Case, *, kind: str, actor: User, reason: str, extra_minutes: int | None = None
+def _file_request(
+    case: Case,
+    *,
+    actor: User,
+    kind: str,
+    action: str,
+    reason: str,
+    extra_minutes: int | None = None,
 ) -> CaseRequest:
+    """Open a request that waits for a decision (at most one pending per kind) and write its
+    trace row and audit record; the case's state and clock do not change."""
     if CaseRequest.objects.filter(case=case, kind=kind, state=RequestState.PENDING).exists():
         raise CaseError(
             CaseError.Code.REQUEST_PENDING,
@@ -960,7 +968,7 @@ def _open_request(
             % {"kind": RequestKind(kind).label},
             kind=ErrorKind.CONFLICT,
         )
-    return CaseRequest.objects.create(
+    req = CaseRequest.objects.create(
         case=case,
         kind=kind,
         reason=reason,
@@ -969,6 +977,11 @@ def _open_request(
         unit=case.unit,
         requested_at=_now(),
     )
+    data: dict[str, Any] = {"request": req.pk}
+    if extra_minutes is not None:
+        data["extra_minutes"] = extra_minutes
+    _mark_in_place(case, actor=actor, action=action, now=req.requested_at, note=reason, data=data)
+    return req
 
 
 def _pending_request(case: Case, kind: str) -> CaseRequest:
@@ -995,6 +1008,31 @@ def _decide(req: CaseRequest, *, actor: User, approve: bool, note: str, now: dt.
     req.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
 
 
+@dataclass(frozen=True)
+class _Approval:
+    request: CaseRequest
+    note: str
+    now: dt.datetime
+
+
+def _settle_request(
+    case: Case, *, actor: User, kind: str, approve: bool, note: str, reject_action: str
+) -> _Approval | None:
+    """Record the decision on the pending request of ``kind``. A rejection (which needs a note)
+    also writes its trace row and audit record and returns ``None``; an approval returns what
+    the caller needs to apply it."""
+    text = _clean_text(note, field="note", max_length=MAX_NOTE, required=not approve)
+    req = _pending_request(case, kind)
+    now = _now()
+    _decide(req, actor=actor, approve=approve, note=text, now=now)
+    if approve:
+        return _Approval(req, text, now)
+    _mark_in_place(
+        case, actor=actor, action=reject_action, now=now, note=text, data={"request": req.pk}
+    )
+    return None
+
+
 @transaction.atomic
 def case_return_request(*, actor: User, case: Case, reason: str) -> CaseRequest:
     """The unit says "not ours" (a reason is required); the dispatcher decides."""
@@ -1003,16 +1041,9 @@ def case_return_request(*, actor: User, case: Case, reason: str) -> CaseRequest:
     _require_unit(actor, case)
     _require_status(case, Status.DISPATCHED)
     why = _clean_text(reason, field="reason", max_length=MAX_NOTE, required=True)
-    req = _open_request(case, kind=RequestKind.RETURN, actor=actor, reason=why)
-    _mark_in_place(
-        case,
-        actor=actor,
-        action=Action.RETURN_REQUEST,
-        now=req.requested_at,
-        note=why,
-        data={"request": req.pk},
+    return _file_request(
+        case, actor=actor, kind=RequestKind.RETURN, action=Action.RETURN_REQUEST, reason=why
     )
-    return req
 
 
 @transaction.atomic
@@ -1023,20 +1054,17 @@ def case_return_decide(*, actor: User, case: Case, approve: bool, note: str = ""
     case = _lock(case)
     _require_area(actor, case)
     _require_status(case, Status.DISPATCHED)
-    text = _clean_text(note, field="note", max_length=MAX_NOTE, required=not approve)
-    req = _pending_request(case, RequestKind.RETURN)
-    now = _now()
-    _decide(req, actor=actor, approve=approve, note=text, now=now)
-    if not approve:
-        _mark_in_place(
-            case,
-            actor=actor,
-            action=Action.RETURN_REJECT,
-            now=now,
-            note=text,
-            data={"request": req.pk},
-        )
+    approval = _settle_request(
+        case,
+        actor=actor,
+        kind=RequestKind.RETURN,
+        approve=approve,
+        note=note,
+        reject_action=Action.RETURN_REJECT,
+    )
+    if approval is None:
         return case
+    req, text, now = approval.request, approval.note, approval.now
     returning_unit = case.unit
     case.unit = None
     case.return_count += 1
@@ -1083,18 +1111,14 @@ def case_extension_request(
             % {"n": case.extension_count},
             kind=ErrorKind.CONFLICT,
         )
-    req = _open_request(
-        case, kind=RequestKind.EXTENSION, actor=actor, reason=why, extra_minutes=extra_minutes
-    )
-    _mark_in_place(
+    return _file_request(
         case,
         actor=actor,
+        kind=RequestKind.EXTENSION,
         action=Action.EXTENSION_REQUEST,
-        now=req.requested_at,
-        note=why,
-        data={"request": req.pk, "extra_minutes": extra_minutes},
+        reason=why,
+        extra_minutes=extra_minutes,
     )
-    return req
 
 
 @transaction.atomic
@@ -1104,9 +1128,6 @@ def case_extension_decide(*, actor: User, case: Case, approve: bool, note: str =
     case = _lock(case)
     _require_area(actor, case)
     _require_status(case, Status.DISPATCHED, Status.PROCESSING)
-    text = _clean_text(note, field="note", max_length=MAX_NOTE, required=not approve)
-    req = _pending_request(case, RequestKind.EXTENSION)
-    now = _now()
     if approve and case.extension_count >= settings.CIVICGRID_MAX_EXTENSIONS:
         raise CaseError(
             CaseError.Code.EXTENSION_LIMIT,
@@ -1114,17 +1135,17 @@ def case_extension_decide(*, actor: User, case: Case, approve: bool, note: str =
             % {"n": case.extension_count},
             kind=ErrorKind.CONFLICT,
         )
-    _decide(req, actor=actor, approve=approve, note=text, now=now)
-    if not approve:
-        _mark_in_place(
-            case,
-            actor=actor,
-            action=Action.EXTENSION_REJECT,
-            now=now,
-            note=text,
-            data={"request": req.pk},
-        )
+    approval = _settle_request(
+        case,
+        actor=actor,
+        kind=RequestKind.EXTENSION,
+        approve=approve,
+        note=note,
+        reject_action=Action.EXTENSION_REJECT,
+    )
+    if approval is None:
         return case
+    req, text, now = approval.request, approval.note, approval.now
     minutes = req.extra_minutes or 0
     old_deadline = case.deadline_at
     if case.deadline_at is not None and not case.is_on_hold:
@@ -1171,16 +1192,9 @@ def case_hold_request(*, actor: User, case: Case, reason: str) -> CaseRequest:
             CaseError.Code.WRONG_STATE, _("The case is already on hold."), kind=ErrorKind.CONFLICT
         )
     why = _clean_text(reason, field="reason", max_length=MAX_NOTE, required=True)
-    req = _open_request(case, kind=RequestKind.HOLD, actor=actor, reason=why)
-    _mark_in_place(
-        case,
-        actor=actor,
-        action=Action.HOLD_REQUEST,
-        now=req.requested_at,
-        note=why,
-        data={"request": req.pk},
+    return _file_request(
+        case, actor=actor, kind=RequestKind.HOLD, action=Action.HOLD_REQUEST, reason=why
     )
-    return req
 
 
 @transaction.atomic
@@ -1190,20 +1204,17 @@ def case_hold_decide(*, actor: User, case: Case, approve: bool, note: str = "") 
     case = _lock(case)
     _require_area(actor, case)
     _require_status(case, Status.DISPATCHED, Status.PROCESSING)
-    text = _clean_text(note, field="note", max_length=MAX_NOTE, required=not approve)
-    req = _pending_request(case, RequestKind.HOLD)
-    now = _now()
-    _decide(req, actor=actor, approve=approve, note=text, now=now)
-    if not approve:
-        _mark_in_place(
-            case,
-            actor=actor,
-            action=Action.HOLD_REJECT,
-            now=now,
-            note=text,
-            data={"request": req.pk},
-        )
+    approval = _settle_request(
+        case,
+        actor=actor,
+        kind=RequestKind.HOLD,
+        approve=approve,
+        note=note,
+        reject_action=Action.HOLD_REJECT,
+    )
+    if approval is None:
         return case
+    req, text, now = approval.request, approval.note, approval.now
     remaining = 0.0
     if case.deadline_at is not None:
         remaining = max(0.0, _minutes_between(now, case.deadline_at, case.step_clock))
