@@ -728,7 +728,8 @@ def test_command_reports_a_missing_file(tmp_path: Path):
 def test_command_reports_bad_json_with_line_and_column(tmp_path: Path):
     # given
     path = tmp_path / "bad.json"
-    path.write_text('{\n  "categories": [\n    {"code": "C",}\n  ]\n}\n', encoding="utf-8")
+    text = '{\n  "categories": [\n    {"code": "C" "name": "x"}\n  ]\n}\n'
+    path.write_text(text, encoding="utf-8")
 
     # when
     with pytest.raises(CommandError) as info:
@@ -736,7 +737,7 @@ def test_command_reports_bad_json_with_line_and_column(tmp_path: Path):
 
     # then
     assert "is not valid JSON" in str(info.value)
-    assert "line 3, column 18" in str(info.value)
+    assert "line 3, column 18" in str(info.value)  # the missing comma after "C"
     assert Category.objects.count() == 0
 
 
