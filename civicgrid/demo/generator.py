@@ -436,6 +436,12 @@ class DemoResult:
 Progress = Callable[[str], None]
 
 
+def demo_logins_present() -> bool:
+    """True when every demo login of DEMO_LOGINS exists (so printing them helps)."""
+    names = [login.username for login in DEMO_LOGINS]
+    return User.objects.filter(username__in=names).count() == len(names)
+
+
 def demo_present() -> bool:
     """True when the database already holds the demo street, its logins, or any case."""
     return (

@@ -104,6 +104,7 @@ def test_if_empty_skips_a_database_that_already_has_the_demo() -> None:
     out, _err = load("--if-empty", "--cases", "5")
     # then
     assert "already there" in out
+    assert "gridworker" in out  # the logins are printed again, as make run promises
     assert Case.objects.count() == cases
     assert AuditRecord.objects.count() == audit_rows
 

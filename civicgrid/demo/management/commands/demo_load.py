@@ -31,6 +31,7 @@ from civicgrid.demo.generator import (
     MAX_CASES,
     MAX_RESIDENTS,
     demo_digest,
+    demo_logins_present,
     demo_present,
     load_demo,
 )
@@ -113,6 +114,8 @@ class Command(BaseCommand):
         if demo_present():
             if options["if_empty"]:
                 self.stdout.write(_("Demo data (or other cases) is already there; nothing loaded."))
+                if demo_logins_present():
+                    self._print_logins()
                 return
             raise CommandError(
                 _(
