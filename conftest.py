@@ -102,8 +102,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     developers and helpers share the machine's PostgreSQL, and one run dropping test_test under
     another fails both. So each run adds its process id (test_test_p1234, test_test_gw0_p1235).
     A killed run leaves its database behind (the next run with the same id drops it; .ci/run
-    drops those whose process is gone). SQLite needs none of this: its test database is in
-    memory (one per process) unless CIVICGRID_TEST_DB names a file.
+    drops those whose process is gone). SQLite needs none of this: its test database is a
+    file per process (see civicgrid.config.settings.test) unless CIVICGRID_TEST_DB names one.
     """
     from django.conf import settings
 
