@@ -82,6 +82,11 @@ def step_limit(name: str) -> int:
     return int(limits[name])
 
 
+def _urgency_limit(case: Case, step: str) -> int:
+    """The limit of a filing or dispatch step: shorter for urgent cases."""
+    return step_limit(f"{step}_urgent" if case.urgency == Urgency.URGENT else step)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -689,7 +694,7 @@ def case_accept(
         case.urgency = _choice(urgency, Urgency, "urgency")
         data["urgency"] = urgency
         extra.append("urgency")
-    limit = step_limit("file_urgent" if case.urgency == Urgency.URGENT else "file")
+    limit = _urgency_limit(case, "file")
     _move(
         case,
         actor=actor,
@@ -769,7 +774,7 @@ def case_verify(*, actor: User, case: Case, note: str, photos: Sequence[CheckedP
     _require_status(case, Status.ACCEPTED)
     text = _clean_text(note, field="note", max_length=MAX_NOTE, required=True)
     now = _now()
-    limit = step_limit("file_urgent" if case.urgency == Urgency.URGENT else "file")
+    limit = _urgency_limit(case, "file")
     trace = _move(
         case,
         actor=actor,
@@ -791,7 +796,7 @@ def case_file(*, actor: User, case: Case, note: str = "") -> Case:
     _require_area(actor, case)
     _require_status(case, Status.ACCEPTED, Status.VERIFIED)
     text = _clean_text(note, field="note", max_length=MAX_NOTE, required=False)
-    limit = step_limit("dispatch_urgent" if case.urgency == Urgency.URGENT else "dispatch")
+    limit = _urgency_limit(case, "dispatch")
     _move(
         case,
         actor=actor,
@@ -1068,7 +1073,7 @@ def case_return_decide(*, actor: User, case: Case, approve: bool, note: str = ""
     returning_unit = case.unit
     case.unit = None
     case.return_count += 1
-    limit = step_limit("dispatch_urgent" if case.urgency == Urgency.URGENT else "dispatch")
+    limit = _urgency_limit(case, "dispatch")
     _move(
         case,
         actor=actor,
@@ -1082,6 +1087,16 @@ def case_return_decide(*, actor: User, case: Case, approve: bool, note: str = ""
         trace_unit=returning_unit,
     )
     return case
+
+
+def _require_extension_room(case: Case) -> None:
+    if case.extension_count >= settings.CIVICGRID_MAX_EXTENSIONS:
+        raise CaseError(
+            CaseError.Code.EXTENSION_LIMIT,
+            _("This case has had %(n)s extensions, the most allowed.")
+            % {"n": case.extension_count},
+            kind=ErrorKind.CONFLICT,
+        )
 
 
 @transaction.atomic
@@ -1104,13 +1119,7 @@ def case_extension_request(
             _("The extension must be between 1 minute and 15 days."),
             field="extra_minutes",
         )
-    if case.extension_count >= settings.CIVICGRID_MAX_EXTENSIONS:
-        raise CaseError(
-            CaseError.Code.EXTENSION_LIMIT,
-            _("This case has had %(n)s extensions, the most allowed.")
-            % {"n": case.extension_count},
-            kind=ErrorKind.CONFLICT,
-        )
+    _require_extension_room(case)
     return _file_request(
         case,
         actor=actor,
@@ -1128,13 +1137,8 @@ def case_extension_decide(*, actor: User, case: Case, approve: bool, note: str =
     case = _lock(case)
     _require_area(actor, case)
     _require_status(case, Status.DISPATCHED, Status.PROCESSING)
-    if approve and case.extension_count >= settings.CIVICGRID_MAX_EXTENSIONS:
-        raise CaseError(
-            CaseError.Code.EXTENSION_LIMIT,
-            _("This case has had %(n)s extensions, the most allowed.")
-            % {"n": case.extension_count},
-            kind=ErrorKind.CONFLICT,
-        )
+    if approve:
+        _require_extension_room(case)
     approval = _settle_request(
         case,
         actor=actor,
@@ -1572,7 +1576,7 @@ def case_self_handle_review(*, actor: User, case: Case, approve: bool, note: str
     case.is_self_handled = False
     case.closed_at = None
     case.processed_at = None
-    limit = step_limit("dispatch_urgent" if case.urgency == Urgency.URGENT else "dispatch")
+    limit = _urgency_limit(case, "dispatch")
     _move(
         case,
         actor=actor,
