@@ -39,6 +39,17 @@ def _staff_sees(actor: User, case: Case) -> bool:
     return actor.is_staff_role and actor.covers_area(code)
 
 
+def access_case_full_or_public(*, actor: User | None, case_ref: str | int) -> tuple[Case, bool]:
+    """The case with ``True`` when the actor may see the full record, else with ``False`` for
+    the public projection; NOT_FOUND when neither is allowed."""
+    if actor is not None and actor.is_authenticated:
+        try:
+            return access_case(actor=actor, case_ref=case_ref, intent=Intent.VIEW), True
+        except CaseError:
+            pass
+    return access_case(actor=actor, case_ref=case_ref, intent=Intent.VIEW_PUBLIC), False
+
+
 def access_case(*, actor: User | None, case_ref: str | int, intent: Intent) -> Case:
     """Return the case named by ``case_ref`` (its number, or its id) if ``actor`` may use it
     for ``intent``; otherwise raise NOT_FOUND, whether it is missing or forbidden."""

@@ -22,10 +22,10 @@ from ninja.files import UploadedFile
 from civicgrid.accounts.models import Role, User
 from civicgrid.core.errors import ErrorKind
 
-from .access import Intent, access_case
+from .access import Intent, access_case, access_case_full_or_public
 from .errors import CaseError
 from .models import Case, Source
-from .photos import CheckedPhoto, check_photo
+from .photos import CheckedPhoto, check_photo, photo_file_for
 from .schemas import (
     MAX_NOTE,
     AcceptIn,
@@ -209,20 +209,12 @@ def case_detail(request: HttpRequest, number: str) -> CaseDetailOut:
 )
 def case_photo_file(request: HttpRequest, number: str, photo_id: int) -> FileResponse:
     actor = _actor(request)
-    try:
-        case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
-        full = True
-    except CaseError:
-        case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW_PUBLIC)
-        full = False
+    case, full = access_case_full_or_public(actor=actor, case_ref=number)
     photo = case_photo(case=case, photo_id=photo_id)
     if photo is None:
         raise CaseError(CaseError.Code.NOT_FOUND, _("No such photo."), kind=ErrorKind.NOT_FOUND)
-    original = full and actor.is_staff_role
-    field = photo.original if original else photo.public
-    response = FileResponse(
-        field.open("rb"), content_type=photo.content_type if original else "image/jpeg"
-    )
+    stored, content_type = photo_file_for(photo, viewer=actor, full=full)
+    response = FileResponse(stored.open("rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

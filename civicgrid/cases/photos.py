@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
+from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from civicgrid.core.errors import ErrorKind
 
 from .errors import CaseError
+
+if TYPE_CHECKING:
+    from civicgrid.accounts.models import User
+
+    from .models import CasePhoto
 
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -26,6 +32,14 @@ class CheckedPhoto:
     content_type: str
     width: int
     height: int
+
+
+def photo_file_for(photo: CasePhoto, *, viewer: User | None, full: bool) -> tuple[FieldFile, str]:
+    """Which stored file of a photo a viewer gets, and its content type: the original upload
+    for staff who see the full record, the re-encoded public copy (no EXIF) for everyone else."""
+    if full and viewer is not None and viewer.is_authenticated and viewer.is_staff_role:
+        return photo.original, photo.content_type
+    return photo.public, "image/jpeg"
 
 
 def check_photo(upload: IO[bytes], *, name: str = "photo", field: str = "photos") -> CheckedPhoto:

@@ -31,10 +31,10 @@ from django_htmx.http import HttpResponseClientRedirect
 from civicgrid.accounts.models import STAFF_ROLES, Role, User
 from civicgrid.accounts.selectors import notification_list
 from civicgrid.cases import services
-from civicgrid.cases.access import Intent, access_case
+from civicgrid.cases.access import Intent, access_case, access_case_full_or_public
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import Case, Light, Source
-from civicgrid.cases.photos import CheckedPhoto, check_photo
+from civicgrid.cases.photos import CheckedPhoto, check_photo, photo_file_for
 from civicgrid.cases.selectors import (
     case_duplicates_nearby,
     case_list_for_resident,
@@ -250,14 +250,8 @@ STEP_TEXT: dict[str, tuple[Any, Any]] = {
 
 def _load_case(request: HttpRequest, number: str) -> tuple[Case, bool]:
     """The case and whether the user sees the full record (else the public projection)."""
-    user = _user(request)
-    if user is not None:
-        try:
-            return access_case(actor=user, case_ref=number, intent=Intent.VIEW), True
-        except CaseError:
-            pass
     try:
-        return access_case(actor=user, case_ref=number, intent=Intent.VIEW_PUBLIC), False
+        return access_case_full_or_public(actor=_user(request), case_ref=number)
     except CaseError:
         raise Http404(_("No such case.")) from None
 
@@ -322,11 +316,8 @@ def case_photo(request: HttpRequest, number: str, photo_id: int) -> FileResponse
     photo = select_case_photo(case=case, photo_id=photo_id)
     if photo is None:
         raise Http404(_("No such photo."))
-    user = _user(request)
-    original = full and user is not None and user.is_staff_role
-    field = photo.original if original else photo.public
-    content_type = photo.content_type if original else "image/jpeg"
-    response = FileResponse(field.open("rb"), content_type=content_type)
+    stored, content_type = photo_file_for(photo, viewer=_user(request), full=full)
+    response = FileResponse(stored.open("rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
