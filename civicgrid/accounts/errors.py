@@ -16,3 +16,4 @@ class AccountError(CivicError):
         BAD_INPUT = "accounts.bad_input"
         BAD_CREDENTIALS = "accounts.bad_credentials"
         REVOKED = "accounts.revoked"
+        RATE_LIMITED = "accounts.rate_limited"

@@ -18,6 +18,7 @@ class OrganizationKind(models.TextChoices):
     CONTRACTOR = "contractor", _("Contractor")
     COMMITTEE = "committee", _("Community committee")
     STREET_OFFICE = "street_office", _("Street office")
+    CLIENT = "client", _("API client (app or partner platform)")
 
 
 class Role(models.TextChoices):
@@ -130,6 +131,51 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ClientKey(models.Model):
+    """An Open311 ``api_key`` (接口密钥) issued to a client organization: an app, a hotline
+    platform or a partner system that submits service requests. Only its hash is stored; each
+    case it submits records the key, and each key has its own rate limit."""
+
+    organization = models.ForeignKey(
+        Organization,
+        verbose_name=_("client organization"),
+        on_delete=models.PROTECT,
+        related_name="client_keys",
+    )
+    name = models.CharField(_("name"), max_length=80)
+    prefix = models.CharField(_("prefix"), max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    rate_per_minute = models.PositiveIntegerField(
+        _("requests per minute"),
+        default=60,
+        help_text=_("Submissions accepted per minute with this key; more are refused with 429."),
+    )
+    created_at = models.DateTimeField(_("created at"))
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Open311 API key")
+        verbose_name_plural = _("Open311 API keys")
+        ordering = ["organization__code", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rate_per_minute__gte=1, rate_per_minute__lte=100000),
+                name="client_key_rate_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"

@@ -1,4 +1,4 @@
-"""Writers of the accounts tables: API tokens."""
+"""Writers of the accounts tables: personal API tokens and Open311 client keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -15,7 +16,7 @@ from civicgrid.core.errors import ErrorKind
 from civicgrid.core.services import audit_record
 
 from .errors import AccountError
-from .models import ApiToken, Role, User
+from .models import ApiToken, ClientKey, Organization, Role, User
 
 TOKEN_PREFIX_LENGTH = 8
 TOKEN_NAME_MAX = ApiToken._meta.get_field("name").max_length or 80
@@ -137,3 +138,165 @@ def api_token_authenticate(*, raw_token: str, now: dt.datetime | None = None) ->
         if ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now):
             token.last_used_at = now
     return token
+
+
+# --------------------------------------------------------------------------- Open311 client keys
+
+CLIENT_KEY_NAME_MAX = ClientKey._meta.get_field("name").max_length or 80
+CLIENT_KEY_RATE_MAX = 100_000
+
+
+def _require_administrator(actor: User | None) -> None:
+    """The CLI (no actor) or an active administrator."""
+    if actor is None:
+        return
+    if actor.is_authenticated and actor.is_active and actor.role == Role.ADMINISTRATOR:
+        return
+    raise AccountError(
+        AccountError.Code.FORBIDDEN,
+        _("Only an administrator may manage Open311 API keys."),
+        kind=ErrorKind.FORBIDDEN,
+    )
+
+
+@transaction.atomic
+def client_key_issue(
+    *,
+    actor: User | None,
+    organization: Organization,
+    name: str,
+    rate_per_minute: int = 60,
+) -> tuple[ClientKey, str]:
+    """Issue an Open311 ``api_key`` to a client organization; return the row and the raw key.
+
+    The raw key (43 URL-safe characters) is shown once and never stored: the row keeps its
+    SHA-256 hash and first 8 characters. Administrators only (``actor`` ``None`` is the command
+    line). The organization must be active. Writes one audit record.
+    """
+    _require_administrator(actor)
+    if not organization.is_active:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("Organization %(code)s is not active.") % {"code": organization.code},
+            field="organization",
+        )
+    label = (name or "").strip()
+    if not label or len(label) > CLIENT_KEY_NAME_MAX:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("Give the key a name of 1 to %(max)s characters.") % {"max": CLIENT_KEY_NAME_MAX},
+            field="name",
+        )
+    if (
+        not isinstance(rate_per_minute, int)
+        or isinstance(rate_per_minute, bool)
+        or not 1 <= rate_per_minute <= CLIENT_KEY_RATE_MAX
+    ):
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("The rate limit must be a whole number of requests per minute from 1 to %(max)s.")
+            % {"max": CLIENT_KEY_RATE_MAX},
+            field="rate_per_minute",
+        )
+    raw = secrets.token_urlsafe(32)
+    key = ClientKey(
+        organization=organization,
+        name=label,
+        prefix=raw[:TOKEN_PREFIX_LENGTH],
+        key_hash=token_hash(raw),
+        rate_per_minute=rate_per_minute,
+        created_at=timezone.now(),
+        created_by=actor,
+    )
+    key.full_clean()
+    key.save()
+    audit_record(
+        actor=actor,
+        action="accounts.client_key_issue",
+        target=key,
+        data={
+            "organization": organization.code,
+            "name": label,
+            "prefix": key.prefix,
+            "rate_per_minute": rate_per_minute,
+        },
+    )
+    return key, raw
+
+
+@transaction.atomic
+def client_key_revoke(*, actor: User | None, key: ClientKey) -> ClientKey:
+    """Revoke a client key: POSTs with it are refused (403) at once. Revoking twice is refused
+    (409). Cases it submitted keep pointing at it. Writes one audit record."""
+    _require_administrator(actor)
+    key = ClientKey.objects.select_for_update().select_related("organization").get(pk=key.pk)
+    if key.revoked_at is not None:
+        raise AccountError(
+            AccountError.Code.REVOKED,
+            _("This key was already revoked."),
+            kind=ErrorKind.CONFLICT,
+        )
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action="accounts.client_key_revoke",
+        target=key,
+        data={"organization": key.organization.code, "name": key.name, "prefix": key.prefix},
+    )
+    return key
+
+
+def client_key_authenticate(*, raw_key: str, now: dt.datetime | None = None) -> ClientKey | None:
+    """The active key (of an active organization) that ``raw_key`` names, or ``None``.
+
+    Looked up by hash. ``last_used_at`` is refreshed at most once a minute with a conditional
+    UPDATE (not audited, like personal tokens).
+    """
+    raw = (raw_key or "").strip()
+    if not raw or len(raw) > 200:
+        return None
+    key = (
+        ClientKey.objects.select_related("organization")
+        .filter(key_hash=token_hash(raw), revoked_at__isnull=True, organization__is_active=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = now or timezone.now()
+    if key.last_used_at is None or key.last_used_at <= now - TOKEN_TOUCH_INTERVAL:
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOKEN_TOUCH_INTERVAL)
+        if ClientKey.objects.filter(stale, pk=key.pk).update(last_used_at=now):
+            key.last_used_at = now
+    return key
+
+
+def client_key_throttle(*, key: ClientKey, now: dt.datetime | None = None) -> None:
+    """Count one request against the key's per-minute limit; raise ``RATE_LIMITED`` (429,
+    with ``details["retry_after"]`` in seconds) when the minute's allowance is used up.
+
+    A fixed one-minute window in the cache: ``add`` then ``incr`` are atomic in Redis and
+    within a process in the local-memory cache, so with several processes configure Redis
+    (``CIVICGRID_CACHE_URL``) for the limit to be shared.
+    """
+    now = now or timezone.now()
+    window = int(now.timestamp()) // 60
+    name = f"client-key-rate:{key.pk}:{window}"
+    cache.add(name, 0, timeout=120)
+    try:
+        count = cache.incr(name)
+    except ValueError:  # evicted between add and incr
+        cache.set(name, 1, timeout=120)
+        count = 1
+    if count > key.rate_per_minute:
+        retry_after = 60 - int(now.timestamp()) % 60
+        raise AccountError(
+            AccountError.Code.RATE_LIMITED,
+            _(
+                "This API key has sent more than %(rate)s requests this minute; try again in "
+                "%(seconds)s seconds."
+            )
+            % {"rate": key.rate_per_minute, "seconds": retry_after},
+            kind=ErrorKind.RATE_LIMITED,
+            details={"retry_after": retry_after},
+        )

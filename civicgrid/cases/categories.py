@@ -37,6 +37,7 @@ from civicgrid.core.errors import ErrorKind
 from civicgrid.core.services import audit_record
 from civicgrid.core.worktime import work_calendar
 
+from .attributes import compact_attribute_definitions, parse_attribute_definitions
 from .errors import CaseError
 from .models import Branch, Category, Clock, TimeLimit, Urgency
 
@@ -64,6 +65,7 @@ NODE_KEYS = frozenset(
         "is_active",
         "default_unit_code",
         "time_limits",
+        "attributes",
     }
 )
 LIMIT_KEYS = frozenset({"minutes", "clock"})
@@ -119,6 +121,7 @@ class _Node:
     is_active: bool
     unit_code: Any  # str, None (no unit) or _INHERIT
     limits: dict[str, Limit]
+    attributes: list[dict[str, Any]]
     given_urgencies: frozenset[str]  # valid urgency keys present, even with a bad value
     has_branch_key: bool  # a bad branch is reported once, not again as missing
     # resolved
@@ -302,6 +305,11 @@ def _parse_node(problems: _Problems, index: int, item: Any) -> _Node | None:
             unit_code = _INHERIT
     is_active = _bool(problems, item, "is_active", path)
     limits, given_urgencies = _limits(problems, item.get("time_limits"), f"{path}.time_limits")
+    attributes, attribute_problems = parse_attribute_definitions(
+        item.get("attributes"), f"{path}.attributes"
+    )
+    for problem_path, message in attribute_problems:
+        problems.add(problem_path, message)
     return _Node(
         index=index,
         code=code,
@@ -331,6 +339,7 @@ def _parse_node(problems: _Problems, index: int, item: Any) -> _Node | None:
         is_active=True if is_active is None else is_active,
         unit_code=unit_code,
         limits=limits,
+        attributes=attributes,
         given_urgencies=given_urgencies,
         has_branch_key="branch" in item,
     )
@@ -517,6 +526,12 @@ def _validate(data: Any, *, replace: bool) -> _Plan:
         n.code for n in nodes if n.code in resolved and n.code not in any_children
     }
     for node in nodes:
+        if node.attributes and node.code in active_children:
+            problems.add(
+                f"categories[{node.index}].attributes",
+                _("Only leaf categories ask questions; %(code)s has children.")
+                % {"code": node.code},
+            )
         if node.code not in complete_codes:
             continue
         missing = [u for u in URGENCIES if u not in node.covered_urgencies]
@@ -580,6 +595,7 @@ def category_tree_import(
             "is_public": node.resolved_public,
             "is_active": node.resolved_active,
             "sort_order": node.index * 10,
+            "attributes": node.attributes,
         }
         category = existing.get(node.code)
         is_new = category is None
@@ -751,6 +767,8 @@ def category_tree_export() -> dict[str, Any]:
         }
         if time_limits:
             node["time_limits"] = time_limits
+        if category.attributes:
+            node["attributes"] = compact_attribute_definitions(category.attributes)
         out.append(node)
     return {
         "version": DOCUMENT_VERSION,

@@ -32,3 +32,4 @@ class CaseError(CivicError):
         ALREADY_FOLLOWING = "cases.already_following"
         BAD_CATEGORY_DATA = "cases.bad_category_data"
         DUPLICATE_SUBMISSION = "cases.duplicate_submission"
+        BAD_ATTRIBUTE = "cases.bad_attribute"

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from civicgrid.accounts.models import Organization
+from civicgrid.accounts.models import ClientKey, Organization
 from civicgrid.geo.models import GridCell
 
 
@@ -82,6 +82,15 @@ class Category(models.Model):
     is_public = models.BooleanField(_("residents may report it"), default=True)
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveIntegerField(default=0)
+    attributes = models.JSONField(
+        _("extra questions"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Questions asked when reporting under this category (Open311 attributes); "
+            "see docs/modules/cases.md for the format."
+        ),
+    )
 
     class Meta:
         verbose_name = _("category")
@@ -237,6 +246,18 @@ class Case(models.Model):
     is_anonymous = models.BooleanField(_("anonymous to the public"), default=False)
     submission_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     client_ref = models.CharField(_("client reference"), max_length=80, blank=True)
+    attributes = models.JSONField(
+        _("answers to the category's questions"), default=dict, blank=True
+    )
+    media_url = models.URLField(_("media link from the client"), max_length=500, blank=True)
+    client_key = models.ForeignKey(
+        ClientKey,
+        verbose_name=_("submitted with API key"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
 
     unit = models.ForeignKey(
         Organization,

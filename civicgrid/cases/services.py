@@ -13,25 +13,35 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from civicgrid.accounts.models import Notification, Organization, OrganizationKind, Role, User
+from civicgrid.accounts.models import (
+    ClientKey,
+    Notification,
+    Organization,
+    OrganizationKind,
+    Role,
+    User,
+)
 from civicgrid.core.errors import ErrorKind
 from civicgrid.core.ids import next_daily_sequence
 from civicgrid.core.services import audit_record
 from civicgrid.core.worktime import work_calendar
 from civicgrid.geo.models import GridCell
 
+from .attributes import check_attribute_answers
 from .errors import CaseError
 from .models import (
     OPEN_STATUSES,
@@ -59,6 +69,7 @@ from .models import (
 from .photos import CheckedPhoto
 
 MAX_DESCRIPTION = 4000
+MAX_MEDIA_URL = 500
 MAX_NOTE = 2000
 LEADER_ROLES = (Role.SHIFT_LEADER, Role.SUPERVISOR)
 
@@ -526,12 +537,19 @@ def case_submit(
     client_ref: str = "",
     asset_ref: str = "",
     reported_at: dt.datetime | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    media_url: str = "",
+    client_key: ClientKey | None = None,
 ) -> Submission:
     """Create a case in state ``reported`` with its first trace row and audit record.
 
     Validates everything before writing. The point is located in a grid cell; a point outside
     every cell is refused. ``submission_key`` makes retries idempotent: the same key returns
     the case already created (``created=False``) instead of a second one.
+
+    ``attributes`` answers the category's extra questions (checked by
+    :func:`check_attribute_answers`); ``media_url`` is a photo link an Open311 client sent
+    (stored, never fetched); ``client_key`` records which Open311 key submitted the case.
     """
     if submission_key is not None:
         submission_key = submission_key.strip()[:80] or None
@@ -555,6 +573,8 @@ def case_submit(
     _choice(source, Source, "source")
     name = _clean_text(reporter_name, field="reporter_name", max_length=80, required=False)
     phone = _clean_text(reporter_phone, field="reporter_phone", max_length=20, required=False)
+    answers = check_attribute_answers(cat, attributes)
+    link = _clean_media_url(media_url)
     cell = _cell_for(flat, flng)
     try:
         with transaction.atomic():
@@ -577,6 +597,7 @@ def case_submit(
                 client_ref=client_ref[:80],
                 asset_ref=asset_ref[:40],
                 reported_at=reported_at,
+                extra={"attributes": answers, "media_url": link, "client_key": client_key},
             )
     except IntegrityError:
         if submission_key:
@@ -607,6 +628,7 @@ def _create_case(
     client_ref: str,
     asset_ref: str,
     reported_at: dt.datetime | None,
+    extra: dict[str, Any],
 ) -> Case:
     now = reported_at or _now()
     local_day = timezone.localdate(now)
@@ -634,6 +656,7 @@ def _create_case(
         asset_ref=asset_ref,
         reported_at=now,
         updated_at=now,
+        **extra,
     )
     _start_step(case, now, step_limit("accept"), _intake_clock(case))
     case.full_clean(exclude=["submission_key"])
@@ -658,9 +681,37 @@ def _create_case(
         actor=actor,
         action="case.submit",
         target=case,
-        data={"number": case.number, "category": cat.code, "source": source},
+        data={
+            "number": case.number,
+            "category": cat.code,
+            "source": source,
+            **({"client_key": case.client_key.prefix} if case.client_key else {}),
+        },
     )
     return case
+
+
+def _clean_media_url(value: str | None) -> str:
+    """A photo link sent by a client: http(s), at most 500 characters. Stored, never fetched."""
+    link = (value or "").strip()
+    if not link:
+        return ""
+    if len(link) > MAX_MEDIA_URL:
+        raise CaseError(
+            CaseError.Code.BAD_INPUT,
+            _("The media URL is %(length)d characters long; at most %(max)d are allowed.")
+            % {"length": len(link), "max": MAX_MEDIA_URL},
+            field="media_url",
+        )
+    try:
+        URLValidator(schemes=["http", "https"])(link)
+    except ValidationError:
+        raise CaseError(
+            CaseError.Code.BAD_INPUT,
+            _("The media URL must be an http or https address."),
+            field="media_url",
+        ) from None
+    return link
 
 
 # --------------------------------------------------------------------------- intake steps

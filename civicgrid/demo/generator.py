@@ -57,6 +57,7 @@ from PIL import Image, ImageDraw
 
 from civicgrid.accounts.models import Organization, OrganizationKind, Role, User
 from civicgrid.cases import services as case_services
+from civicgrid.cases.attributes import category_attributes
 from civicgrid.cases.categories import load_default_categories
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import (
@@ -1466,6 +1467,8 @@ class _Builder:
             is_anonymous=anonymous,
             reporter_name=reporter_name,
             reporter_phone=reporter_phone,
+            # A separate stream, so the rest of the demo stays as it was.
+            attributes=_demo_answers(random.Random(f"{description}|{category.code}"), category),
         )
         self.submitted += 1
         case = submission.case
@@ -1491,3 +1494,21 @@ class _Builder:
             if seen_at >= window:
                 return earlier
         return None
+
+
+def _demo_answers(rng: random.Random, category: Any) -> dict[str, Any]:
+    """Answers to the category's questions: every required one, and the list questions half
+    the time (free-text questions stay empty; the description already says it)."""
+    answers: dict[str, Any] = {}
+    for question in category_attributes(category):
+        if not question.variable or not (question.required or rng.random() < 0.5):
+            continue
+        if question.datatype == "singlevaluelist":
+            answers[question.code] = rng.choice(question.keys)
+        elif question.datatype == "multivaluelist":
+            answers[question.code] = rng.sample(question.keys, rng.randint(1, 2))
+        elif question.datatype == "number":
+            answers[question.code] = rng.randint(5, 40)
+        elif question.required:
+            answers[question.code] = "-"
+    return answers

@@ -108,6 +108,19 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- cache: per process by default; Redis shares rate limits between processes ----------------
+CIVICGRID_CACHE_URL = os.environ.get("CIVICGRID_CACHE_URL", "")
+if CIVICGRID_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CIVICGRID_CACHE_URL,
+            "KEY_PREFIX": "civicgrid",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
