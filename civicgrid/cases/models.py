@@ -243,6 +243,7 @@ class Case(models.Model):
     )
     reporter_name = models.CharField(_("reporter name"), max_length=80, blank=True)
     reporter_phone = models.CharField(_("reporter phone"), max_length=20, blank=True)
+    reporter_email = models.EmailField(_("reporter email"), max_length=120, blank=True)
     is_anonymous = models.BooleanField(_("anonymous to the public"), default=False)
     submission_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     client_ref = models.CharField(_("client reference"), max_length=80, blank=True)
@@ -341,6 +342,14 @@ class Case(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    def public_point(self) -> tuple[float | None, float | None]:
+        """The location anyone may see: about 1 m (5 decimals) for named reports, about 100 m
+        (3 decimals) for anonymous ones, so an anonymous reporter's door is not pointed at."""
+        if self.lat is None or self.lng is None:
+            return None, None
+        digits = 3 if self.is_anonymous else 5
+        return round(self.lat, digits), round(self.lng, digits)
 
     def light(self, now: datetime.datetime | None = None) -> str:
         """Traffic light of the current step: green < 80 % of the limit, yellow ≤ 100 %, red."""

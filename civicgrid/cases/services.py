@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.validators import URLValidator
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -540,6 +540,7 @@ def case_submit(
     attributes: Mapping[str, Any] | None = None,
     media_url: str = "",
     client_key: ClientKey | None = None,
+    reporter_email: str = "",
 ) -> Submission:
     """Create a case in state ``reported`` with its first trace row and audit record.
 
@@ -575,6 +576,7 @@ def case_submit(
     phone = _clean_text(reporter_phone, field="reporter_phone", max_length=20, required=False)
     answers = check_attribute_answers(cat, attributes)
     link = _clean_media_url(media_url)
+    email = _clean_email(reporter_email)
     cell = _cell_for(flat, flng)
     try:
         with transaction.atomic():
@@ -597,7 +599,12 @@ def case_submit(
                 client_ref=client_ref[:80],
                 asset_ref=asset_ref[:40],
                 reported_at=reported_at,
-                extra={"attributes": answers, "media_url": link, "client_key": client_key},
+                extra={
+                    "attributes": answers,
+                    "media_url": link,
+                    "client_key": client_key,
+                    "reporter_email": email,
+                },
             )
     except IntegrityError:
         if submission_key:
@@ -689,6 +696,25 @@ def _create_case(
         },
     )
     return case
+
+
+def _clean_email(value: str | None) -> str:
+    """A reporter's email address (kept for replies, masked like the phone number)."""
+    email = (value or "").strip()
+    if not email:
+        return ""
+    try:
+        if len(email) > 120:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError:
+        raise CaseError(
+            CaseError.Code.BAD_INPUT,
+            _("%(value)s is not an email address of at most 120 characters.")
+            % {"value": email[:40]},
+            field="email",
+        ) from None
+    return email
 
 
 def _clean_media_url(value: str | None) -> str:

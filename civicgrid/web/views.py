@@ -257,12 +257,9 @@ def _load_case(request: HttpRequest, number: str) -> tuple[Case, bool]:
 
 
 def _public_point(case: Case, full: bool) -> tuple[float | None, float | None]:
-    if case.lat is None or case.lng is None:
-        return None, None
     if full:
         return case.lat, case.lng
-    digits = 3 if case.is_anonymous else 5
-    return round(case.lat, digits), round(case.lng, digits)
+    return case.public_point()
 
 
 def _render_case(
