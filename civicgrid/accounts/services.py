@@ -166,12 +166,17 @@ def client_key_issue(
     organization: Organization,
     name: str,
     rate_per_minute: int = 60,
+    raw_key: str | None = None,
 ) -> tuple[ClientKey, str]:
     """Issue an Open311 ``api_key`` to a client organization; return the row and the raw key.
 
     The raw key (43 URL-safe characters) is shown once and never stored: the row keeps its
     SHA-256 hash and first 8 characters. Administrators only (``actor`` ``None`` is the command
     line). The organization must be active. Writes one audit record.
+
+    ``raw_key`` registers a key the client already holds (moving clients over from another
+    Open311 server, or the demo's published key) instead of generating one: 20 to 200
+    printable characters without spaces, not already registered.
     """
     _require_administrator(actor)
     if not organization.is_active:
@@ -198,7 +203,7 @@ def client_key_issue(
             % {"max": CLIENT_KEY_RATE_MAX},
             field="rate_per_minute",
         )
-    raw = secrets.token_urlsafe(32)
+    raw = secrets.token_urlsafe(32) if raw_key is None else _checked_raw_key(raw_key)
     key = ClientKey(
         organization=organization,
         name=label,
@@ -222,6 +227,24 @@ def client_key_issue(
         },
     )
     return key, raw
+
+
+def _checked_raw_key(raw_key: str) -> str:
+    raw = raw_key.strip()
+    if not 20 <= len(raw) <= 200 or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("A key is 20 to 200 printable characters without spaces."),
+            field="raw_key",
+        )
+    if ClientKey.objects.filter(key_hash=token_hash(raw)).exists():
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("This key is already registered."),
+            field="raw_key",
+            kind=ErrorKind.CONFLICT,
+        )
+    return raw
 
 
 @transaction.atomic

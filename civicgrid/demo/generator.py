@@ -56,6 +56,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from PIL import Image, ImageDraw
 
 from civicgrid.accounts.models import Organization, OrganizationKind, Role, User
+from civicgrid.accounts.services import client_key_issue
 from civicgrid.cases import services as case_services
 from civicgrid.cases.attributes import category_attributes
 from civicgrid.cases.categories import load_default_categories
@@ -89,6 +90,9 @@ MAX_CASES = 50_000
 MAX_RESIDENTS = 50_000
 HISTORY_DAYS = 730
 DEMO_PASSWORD = "demo12345"  # noqa: S105  # demo logins only; documented as such
+# The demo's Open311 api_key, published so the docs' curl examples work on a demo site only.
+DEMO_OPEN311_KEY = "demo-open311-key-not-for-production"
+DEMO_OPEN311_CLIENT = "demo-app"
 
 DISTRICT = ("110105", "示范区", "Demo District")
 STREET = ("110105001", "望京示范街道", "Wangjing Demo Street")
@@ -617,6 +621,7 @@ class _Builder:
             load_default_categories(actor=self.users["admin"])
             self._build_routing()
             self._build_grid_members()
+            self._build_open311_client()
         timings["setup"] = time.perf_counter() - started
         self.progress(
             _(
@@ -777,6 +782,26 @@ class _Builder:
             self.resident_weights[home].append(
                 5.0 if number == 1 else min(self.rng.paretovariate(1.6), 20.0)
             )
+
+    def _build_open311_client(self) -> None:
+        """A client organization (a city reporting app) with the published demo api_key."""
+        app = Organization(
+            kind=OrganizationKind.CLIENT,
+            code=DEMO_OPEN311_CLIENT,
+            name="随手拍应用（演示）",
+            name_en="Snap-and-report app (demo)",
+            area_code=DISTRICT[0],
+        )
+        app.full_clean()
+        app.save()
+        self.units[app.code] = app
+        client_key_issue(
+            actor=self.users["admin"],
+            organization=app,
+            name="demo",
+            rate_per_minute=600,
+            raw_key=DEMO_OPEN311_KEY,
+        )
 
     def _build_geography(self) -> None:
         features: list[dict[str, Any]] = []

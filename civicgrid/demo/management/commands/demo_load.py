@@ -27,6 +27,7 @@ from civicgrid.demo.generator import (
     DEFAULT_RESIDENTS,
     DEFAULT_SEED,
     DEMO_LOGINS,
+    DEMO_OPEN311_KEY,
     DEMO_PASSWORD,
     MAX_CASES,
     MAX_RESIDENTS,
@@ -206,5 +207,8 @@ class Command(BaseCommand):
                 "More logins: operator2, hotline, leader2, committee2-3, gridworker2-12, "
                 "handler_<unit> (e.g. handler_lights, handler_municipal), resident0002-…"
             )
+        )
+        self.stdout.write(
+            _("Open311 demo api_key: %(key)s (see docs/api/open311.md)") % {"key": DEMO_OPEN311_KEY}
         )
         self.stdout.write(self.style.SUCCESS(_("Open %(url)s") % {"url": SITE_URL}))
