@@ -96,8 +96,12 @@ messages: install-dev  ## refresh the translation catalogues
 	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --no-obsolete
 	$(PY) manage.py compilemessages --ignore=.venv
 
-bench: install-dev  ## benchmarks; figures go to bench/results/
+# `make bench BENCH_ARGS="--cases 20000 --seconds 5"` for a quicker pass.
+BENCH_ARGS ?=
+bench: install-dev  ## benchmarks with ratios; bench/results/latest.json and latest.md
 	$(PY) -m bench.geo_locate --points 1000000
+	$(PY) -m bench.http_bench --db sqlite --db postgres $(BENCH_ARGS)
+	$(PY) -m bench.report
 
 clean:
 	rm -rf $(VENV) var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
