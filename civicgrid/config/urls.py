@@ -5,6 +5,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", include("civicgrid.config.api_urls")),
+    path("open311/", include("civicgrid.open311.urls")),
     path("", include("civicgrid.web.urls")),
 ]
 # Uploaded photos are never served from /media/: they go through the access-checked views

@@ -87,3 +87,12 @@ def cells_for_user(user: Any, *, on: dt.date | None = None) -> QuerySet[GridCell
         .select_related("community")
         .order_by("code")
     )
+
+
+def cell_by_code(code: str) -> GridCell | None:
+    """The active cell with this 15-digit code (with its community), or ``None``: unknown,
+    inactive or malformed codes all give ``None``."""
+    text = (code or "").strip()
+    if len(text) != 15 or not text.isdigit():
+        return None
+    return GridCell.objects.select_related("community").filter(code=text, is_active=True).first()

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "civicgrid.accounts",
     "civicgrid.geo",
     "civicgrid.cases",
+    "civicgrid.open311",
     "civicgrid.web",
     "civicgrid.demo",
 ]
@@ -231,3 +232,9 @@ CIVICGRID_DISTRICT_CODE = os.environ.get("CIVICGRID_DISTRICT_CODE", "110105")
 CIVICGRID_STEP_LIMITS: dict[str, int] = {}
 # How often (seconds) a process checks whether the grid changed and its lookup index is stale.
 CIVICGRID_GEO_CACHE_CHECK_S = float(os.environ.get("CIVICGRID_GEO_CACHE_CHECK_S", "1"))
+# Open311 GeoReport v2 (/open311/v2/). The jurisdiction_id accepted besides an empty one; empty
+# here accepts the district code (CIVICGRID_DISTRICT_CODE). Contact and key_service are the
+# discovery texts; empty ones fall back to a translated default.
+CIVICGRID_OPEN311_JURISDICTION = os.environ.get("CIVICGRID_OPEN311_JURISDICTION", "")
+CIVICGRID_OPEN311_CONTACT = os.environ.get("CIVICGRID_OPEN311_CONTACT", "")
+CIVICGRID_OPEN311_KEY_SERVICE = os.environ.get("CIVICGRID_OPEN311_KEY_SERVICE", "")
