@@ -10,6 +10,7 @@ import datetime as dt
 import re
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 # YYYY-MM-DDThh:mm[:ss[.s+]]TZD, TZD = Z | +hh:mm | -hh:mm (the W3C NOTE-datetime profile).
 _W3_RE = re.compile(
@@ -33,8 +34,8 @@ def parse_w3_datetime(value: str) -> dt.datetime:
     match = _W3_RE.match(text)
     if match is None:
         if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", text):
-            raise W3DateTimeError("the date-time has no time zone (add Z or +08:00)")
-        raise W3DateTimeError("not a W3C date-time such as 2026-11-28T09:30:00+08:00")
+            raise W3DateTimeError(_("the date-time has no time zone (add Z or +08:00)"))
+        raise W3DateTimeError(_("not a W3C date-time such as 2026-11-28T09:30:00+08:00"))
     tz = match["tz"]
     iso = f"{match['date']}T{match['h']}:{match['m']}:{match['s'] or '00'}"
     if match["frac"]:
@@ -42,16 +43,24 @@ def parse_w3_datetime(value: str) -> dt.datetime:
     iso += "+00:00" if tz == "Z" else tz
     try:
         parsed = dt.datetime.fromisoformat(iso)
-    except ValueError as exc:
-        raise W3DateTimeError(f"impossible date or time ({exc})") from None
+    except ValueError:
+        raise W3DateTimeError(_("impossible date or time")) from None
     offset = parsed.utcoffset()
     if offset is not None and abs(offset) > dt.timedelta(hours=14):
-        raise W3DateTimeError("the time zone offset is beyond ±14:00")
+        raise W3DateTimeError(_("the time zone offset is beyond ±14:00"))
     return parsed
 
 
 def format_w3_datetime(value: dt.datetime | None) -> str:
-    """``2026-11-28T09:30:00+08:00`` in the current time zone, to the second; ``""`` for None."""
+    """``2026-11-28T09:30:00+08:00`` in the current time zone, to the second; ``""`` for None.
+
+    A W3C zone is whole minutes; historical local-mean-time offsets (Shanghai before 1901 was
+    +08:05:43) are not, so such instants are written in UTC (``Z``) instead.
+    """
     if value is None:
         return ""
-    return timezone.localtime(value).replace(microsecond=0).isoformat()
+    local = timezone.localtime(value).replace(microsecond=0)
+    offset = local.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        return local.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return local.isoformat()

@@ -15,6 +15,8 @@ from django.utils.html import escape
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from civicgrid.cases.models import Status
+
 from .mapping import Absolute, is_description_withheld
 from .render import xml_text
 from .selectors import FeedEvent
@@ -39,7 +41,12 @@ def request_feed(events: Sequence[FeedEvent], *, absolute: Absolute, feed_path: 
             title = _("New: %(service)s %(number)s") % names
         else:
             title = _("Closed: %(service)s %(number)s") % names
-        link = absolute(reverse("web:case", kwargs={"number": case.number}))
+        if case.status == Status.CANCELLED:  # no public page: link the Open311 record instead
+            link = absolute(
+                reverse("open311:request", kwargs={"request_id": case.number, "fmt": "xml"})
+            )
+        else:
+            link = absolute(reverse("web:case", kwargs={"number": case.number}))
         at = timezone.localtime(event.at).replace(microsecond=0)
         summary = "" if is_description_withheld(case) else case.description
         feed.add_item(

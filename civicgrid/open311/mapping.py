@@ -120,7 +120,10 @@ def status_notes(case: Case) -> str:
 
 def media_url(case: Case, absolute: Absolute) -> str:
     """The first photo taken when reporting (its public copy, served by the case pages), else
-    the link the client sent, else ""."""
+    the link the client sent, else "". Cancelled cases have no public page, so their photos
+    are not linked."""
+    if case.status == Status.CANCELLED:
+        return case.media_url or ""
     photo_id = getattr(case, "open311_photo_id", None)
     if photo_id is not None:
         path = reverse("web:case_photo", kwargs={"number": case.number, "photo_id": photo_id})
