@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from django.core.cache import cache
@@ -16,7 +17,7 @@ from civicgrid.core.errors import ErrorKind
 from civicgrid.core.services import audit_record
 
 from .errors import AccountError
-from .models import ApiToken, ClientKey, Organization, Role, User
+from .models import ApiToken, ClientKey, Organization, OrganizationKind, Role, User
 
 TOKEN_PREFIX_LENGTH = 8
 TOKEN_NAME_MAX = ApiToken._meta.get_field("name").max_length or 80
@@ -323,3 +324,65 @@ def client_key_throttle(*, key: ClientKey, now: dt.datetime | None = None) -> No
             kind=ErrorKind.RATE_LIMITED,
             details={"retry_after": retry_after},
         )
+
+
+ORGANIZATION_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+ORGANIZATION_NAME_MAX = Organization._meta.get_field("name").max_length or 120
+
+
+@transaction.atomic
+def organization_create_client(
+    *, actor: User | None, code: str, name: str, name_en: str = ""
+) -> Organization:
+    """Create an active organization of kind ``client`` (an app or partner platform that will
+    hold Open311 keys). Administrators only (``actor`` ``None`` is the command line).
+
+    ``code`` is 1 to 40 lower-case letters, digits, ``-`` or ``_`` and must be unused by any
+    organization (refused with 409 otherwise); ``name`` 1 to 120 characters, ``name_en`` at
+    most 120. Writes one audit record.
+    """
+    _require_administrator(actor)
+    slug = (code or "").strip()
+    if not ORGANIZATION_CODE_RE.match(slug):
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _(
+                "An organization code is 1 to 40 lower-case letters, digits, '-' or '_', "
+                "starting with a letter or digit."
+            ),
+            field="code",
+        )
+    label = (name or "").strip()
+    if not label or len(label) > ORGANIZATION_NAME_MAX:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("Give the organization a name of 1 to %(max)s characters.")
+            % {"max": ORGANIZATION_NAME_MAX},
+            field="name",
+        )
+    label_en = (name_en or "").strip()
+    if len(label_en) > ORGANIZATION_NAME_MAX:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("The English name has at most %(max)s characters.") % {"max": ORGANIZATION_NAME_MAX},
+            field="name_en",
+        )
+    if Organization.objects.filter(code=slug).exists():
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("An organization with code %(code)s already exists.") % {"code": slug},
+            field="code",
+            kind=ErrorKind.CONFLICT,
+        )
+    organization = Organization(
+        kind=OrganizationKind.CLIENT, code=slug, name=label, name_en=label_en, is_active=True
+    )
+    organization.full_clean()
+    organization.save()
+    audit_record(
+        actor=actor,
+        action="accounts.organization_create",
+        target=organization,
+        data={"code": slug, "kind": OrganizationKind.CLIENT.value, "name": label},
+    )
+    return organization

@@ -6,14 +6,25 @@ error, with its field name, is shown next to the field, so the rule lives in one
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.forms import BoundField
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from civicgrid.accounts.models import Organization, OrganizationKind
+from civicgrid.accounts.selectors import client_organization_list
+from civicgrid.accounts.services import CLIENT_KEY_RATE_MAX
+from civicgrid.cases.attributes import AttributeDef
 from civicgrid.cases.models import CancelReason, Category, Satisfaction, Urgency
 from civicgrid.cases.selectors import leaf_categories
+from civicgrid.core.datetimes import format_w3_datetime
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -262,3 +273,179 @@ STEP_FORMS: dict[str, type[StepForm]] = {
     "self_handle_review": _named(DecideForm, "self_handle_review"),
     "follow": _named(EmptyForm, "follow"),
 }
+
+
+# --------------------------------------------------------------------------- category questions
+
+
+def _question_label(definition: AttributeDef) -> str:
+    return definition.display_description or definition.code
+
+
+def _question_field(definition: AttributeDef) -> forms.Field:
+    """The form field for one question. Every field is optional here: the service says what is
+    required or malformed (``cases.bad_attribute``), so the rule lives in one place; the form
+    only parses what a browser sends (list choices, the datetime-local format)."""
+    dom_id = question_dom_id(definition.code)
+    attrs: dict[str, Any] = {"id": dom_id}
+    if definition.display_datatype_description:
+        attrs["aria-describedby"] = f"{dom_id}_helptext"
+    if definition.required:
+        attrs["required"] = True
+        attrs["aria-required"] = "true"
+    common: dict[str, Any] = {
+        "label": _question_label(definition),
+        "required": False,
+        "help_text": definition.display_datatype_description,
+    }
+    choices = [(v.key, v.display_name) for v in definition.values]
+    kind = definition.datatype
+    if kind == "multivaluelist":
+        # On a checkbox "required" would mean "tick every box"; the group's label says it.
+        attrs.pop("required", None)
+        attrs.pop("aria-required", None)
+        return forms.MultipleChoiceField(
+            choices=choices, widget=forms.CheckboxSelectMultiple(attrs=attrs), **common
+        )
+    if kind == "singlevaluelist":
+        return forms.ChoiceField(
+            choices=[("", _("Choose one")), *choices], widget=forms.Select(attrs=attrs), **common
+        )
+    if kind == "datetime":
+        return forms.DateTimeField(
+            input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S"],
+            widget=forms.DateTimeInput(
+                attrs={**attrs, "type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT
+            ),
+            **common,
+        )
+    if kind == "number":
+        return forms.CharField(
+            widget=forms.NumberInput(attrs={**attrs, "step": "any"}), strip=True, **common
+        )
+    if kind == "text":
+        return forms.CharField(widget=forms.Textarea(attrs={**attrs, "rows": 3}), **common)
+    return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+
+
+def question_dom_id(code: str) -> str:
+    """The HTML id of a question's input (``attribute[code]`` is the name, not a handy id)."""
+    return f"id_attribute_{code}"
+
+
+def attribute_field_name(code: str) -> str:
+    """The POST name of a question's answer: ``attribute[<code>]`` (repeated for lists)."""
+    return f"attribute[{code}]"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One line of the questions block: a field to answer, or an informational notice."""
+
+    definition: AttributeDef
+    field: BoundField | None
+
+    @property
+    def dom_id(self) -> str:
+        return question_dom_id(self.definition.code)
+
+    @property
+    def is_multi(self) -> bool:
+        return self.definition.datatype == "multivaluelist"
+
+
+class QuestionsForm(forms.Form):
+    """The category's questions (Open311 attributes) as fields named ``attribute[<code>]``."""
+
+    def __init__(self, *args: Any, definitions: Sequence[AttributeDef] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.definitions = list(definitions)
+        for definition in self.definitions:
+            if definition.variable:
+                name = attribute_field_name(definition.code)
+                self.fields[name] = _question_field(definition)
+
+    def questions(self) -> list[Question]:
+        return [
+            Question(d, self[attribute_field_name(d.code)] if d.variable else None)
+            for d in self.definitions
+        ]
+
+    def answers(self) -> dict[str, Any]:
+        """The cleaned answers in the service's terms: datetimes as W3C strings in the local
+        zone, lists as lists of keys, the rest as the text typed."""
+        out: dict[str, Any] = {}
+        for definition in self.definitions:
+            if not definition.variable:
+                continue
+            value = self.cleaned_data.get(attribute_field_name(definition.code))
+            if isinstance(value, dt.datetime):
+                value = format_w3_datetime(value)
+            out[definition.code] = value if value is not None else ""
+        return out
+
+    def field_for(self, code: str) -> str | None:
+        name = attribute_field_name(code)
+        return name if name in self.fields else None
+
+
+# --------------------------------------------------------------------------- Open311 API keys
+
+
+class ClientKeyIssueForm(forms.Form):
+    """Issue an Open311 key to an existing client organization or to a new one.
+
+    The key name and the rate are checked by ``client_key_issue`` and the new organization by
+    ``organization_create_client``: their errors come back next to these fields.
+    """
+
+    organization = forms.ModelChoiceField(
+        label=_("Client organization"),
+        queryset=Organization.objects.none(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("A new client organization (below)"),
+    )
+    new_code = forms.CharField(
+        label=_("Code of the new organization"),
+        required=False,
+        max_length=40,
+        help_text=_("Lower-case letters, digits, '-' and '_', e.g. city-app."),
+    )
+    new_name = forms.CharField(label=_("Name of the new organization"), required=False)
+    new_name_en = forms.CharField(label=_("Name in English (optional)"), required=False)
+    name = forms.CharField(
+        label=_("Key name"),
+        required=False,
+        help_text=_("What the key is for, e.g. 'iOS app' or 'hotline bridge'."),
+    )
+    rate_per_minute = forms.IntegerField(
+        label=_("Requests per minute"),
+        initial=60,
+        widget=forms.NumberInput(attrs={"min": 1, "max": CLIENT_KEY_RATE_MAX}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["organization"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = client_organization_list()
+        # Interpolated here, in the request's language (a lazy string would be formatted once).
+        self.fields["rate_per_minute"].help_text = gettext(
+            "From 1 to %(max)s; more requests in a minute are refused with 429."
+        ) % {"max": CLIENT_KEY_RATE_MAX}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        new = bool((data.get("new_code") or "").strip() or (data.get("new_name") or "").strip())
+        if data.get("organization") is not None and new:
+            self.add_error(
+                "organization",
+                _("Choose an existing organization or describe a new one, not both."),
+            )
+        elif data.get("organization") is None and not new and "organization" not in self.errors:
+            self.add_error(
+                "organization",
+                _("Choose a client organization, or give the code and name of a new one."),
+            )
+        return data

@@ -3,6 +3,7 @@ service or a selector, then redirect or render. Every refusal comes from the ser
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -25,11 +27,17 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from civicgrid.accounts.models import STAFF_ROLES, Role, User
-from civicgrid.accounts.selectors import notification_list
+from civicgrid.accounts.errors import AccountError
+from civicgrid.accounts.models import STAFF_ROLES, ClientKey, Role, User
+from civicgrid.accounts.selectors import client_key_by_id, client_key_list, notification_list
+from civicgrid.accounts.services import (
+    client_key_issue,
+    client_key_revoke,
+    organization_create_client,
+)
 from civicgrid.cases import services
 from civicgrid.cases.access import Intent, access_case, access_case_full_or_public
 from civicgrid.cases.errors import CaseError
@@ -51,7 +59,14 @@ from civicgrid.geo.selectors import cells_geojson
 
 from . import reads
 from .context_processors import LARGE_TEXT_COOKIE, large_text_on
-from .forms import STEP_FORMS, DuplicatesQuery, ReportForm, StepForm
+from .forms import (
+    STEP_FORMS,
+    ClientKeyIssueForm,
+    DuplicatesQuery,
+    QuestionsForm,
+    ReportForm,
+    StepForm,
+)
 from .steps import available_steps
 
 REPORTER_ROLES = (Role.RESIDENT, Role.GRID_WORKER, Role.OPERATOR)
@@ -161,13 +176,38 @@ def _report_form(
     )
 
 
+def _questions_form(user: User, code: str, data: Any = None) -> tuple[Any, QuestionsForm]:
+    """The chosen category (or ``None``) and the form of its questions."""
+    category, definitions = reads.category_questions(
+        (code or "").strip(), public_only=user.role == Role.RESIDENT
+    )
+    return category, QuestionsForm(data, definitions=definitions)
+
+
+def _add_report_error(form: ReportForm, questions: QuestionsForm, error: CaseError) -> None:
+    """Put a service refusal next to its field: ``attributes.<code>`` next to that question."""
+    field = error.field or ""
+    if field.startswith("attributes."):
+        name = questions.field_for(field.removeprefix("attributes."))
+        if name is not None:
+            questions.add_error(name, error.message)
+            return
+        form.add_error(None, error.message)
+        return
+    _add_error(form, error)
+
+
 @roles_required(*REPORTER_ROLES)
+@require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     user = _logged_in(request)
     status = 200
     if request.method == "POST":
         form = _report_form(request, user, request.POST, request.FILES)
-        if form.is_valid():
+        category, questions = _questions_form(user, request.POST.get("category", ""), request.POST)
+        form_ok = form.is_valid()
+        questions_ok = questions.is_valid()
+        if form_ok and questions_ok:
             data = form.cleaned_data
             try:
                 submission = services.case_submit(
@@ -184,9 +224,10 @@ def report(request: HttpRequest) -> HttpResponse:
                     reporter_name=data.get("reporter_name", ""),
                     reporter_phone=data.get("reporter_phone", ""),
                     submission_key=data["submission_key"] or None,
+                    attributes=questions.answers(),
                 )
             except CaseError as error:
-                _add_error(form, error)
+                _add_report_error(form, questions, error)
                 status = error.http_status
             else:
                 messages.success(
@@ -199,7 +240,27 @@ def report(request: HttpRequest) -> HttpResponse:
             status = 400
     else:
         form = _report_form(request, user)
-    return render(request, "web/report.html", {"form": form}, status=status)
+        category, questions = _questions_form(user, "")
+    return render(
+        request,
+        "web/report.html",
+        {"form": form, "questions_form": questions, "category": category},
+        status=status,
+    )
+
+
+@roles_required(*REPORTER_ROLES)
+@require_GET
+def report_questions(request: HttpRequest) -> HttpResponse:
+    """The htmx partial under the category select: the chosen category's questions (empty for
+    no category, or one the user may not report under)."""
+    user = _logged_in(request)
+    category, questions = _questions_form(user, request.GET.get("category", ""))
+    return render(
+        request,
+        "web/partials/questions.html",
+        {"questions_form": questions, "category": category},
+    )
 
 
 @roles_required(*REPORTER_ROLES)
@@ -293,6 +354,7 @@ def _render_case(
         "timeline": case_timeline(case=case),
         "pending": pending,
         "photos": list(case_photos(case=case)),
+        "answers": reads.case_answers(case),
         "step_forms": step_forms,
         "error_step": bound.step if bound is not None else "",
     }
@@ -449,6 +511,115 @@ def case_step(request: HttpRequest, number: str, step: str) -> HttpResponse:
             return redirect(_case_url(case))
     case, full = _load_case(request, number)
     return _render_case(request, case, full, bound=form, status=status)
+
+
+# --------------------------------------------------------------------------- Open311 API keys
+
+OPEN311_REQUESTS_PATH = "/open311/v2/requests.json"
+# Errors of organization_create_client, by the form field they belong next to.
+NEW_ORGANIZATION_FIELDS = {"code": "new_code", "name": "new_name", "name_en": "new_name_en"}
+
+
+@transaction.atomic
+def _issue_client_key(user: User, data: dict[str, Any]) -> tuple[ClientKey, str]:
+    """Issue a key to the chosen organization, or create the new client organization first;
+    both in one transaction, so a refused key leaves no organization behind."""
+    organization = data["organization"]
+    if organization is None:
+        try:
+            organization = organization_create_client(
+                actor=user,
+                code=data["new_code"],
+                name=data["new_name"],
+                name_en=data["new_name_en"],
+            )
+        except AccountError as error:
+            error.field = NEW_ORGANIZATION_FIELDS.get(error.field or "", error.field)
+            raise
+    return client_key_issue(
+        actor=user,
+        organization=organization,
+        name=data["name"],
+        rate_per_minute=data["rate_per_minute"],
+    )
+
+
+def _curl_example(request: HttpRequest, raw: str) -> str:
+    code, lat, lng = reads.sample_submission()
+    parts = [
+        ("api_key", raw),
+        ("service_code", code),
+        ("lat", f"{lat:.6f}"),
+        ("long", f"{lng:.6f}"),
+        ("description", _("A test request: please ignore it")),
+    ]
+    data = " ".join(f"-d {shlex.quote(f'{name}={value}')}" for name, value in parts)
+    return f"curl {data} {shlex.quote(request.build_absolute_uri(OPEN311_REQUESTS_PATH))}"
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # The page may hold a raw key: no cache (browser or proxy) may keep it.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@roles_required(Role.ADMINISTRATOR)
+@require_http_methods(["GET", "POST"])
+def client_keys(request: HttpRequest) -> HttpResponse:
+    """Administrators list the Open311 keys and issue new ones. A new key is shown once, in
+    the answer to the POST that issued it; nothing stores it."""
+    user = _logged_in(request)
+    status = 200
+    issued: dict[str, Any] | None = None
+    if request.method == "POST":
+        form = ClientKeyIssueForm(request.POST)
+        if form.is_valid():
+            try:
+                key, raw = _issue_client_key(user, form.cleaned_data)
+            except AccountError as error:
+                field = error.field if error.field in form.fields else None
+                form.add_error(field, error.message)
+                status = error.http_status
+            else:
+                issued = {"key": key, "raw": raw, "curl": _curl_example(request, raw)}
+                form = ClientKeyIssueForm()
+        else:
+            status = 400
+    else:
+        form = ClientKeyIssueForm()
+    context = {"form": form, "keys": client_key_list(), "issued": issued}
+    return _no_store(render(request, "web/client_keys.html", context, status=status))
+
+
+@roles_required(Role.ADMINISTRATOR)
+@require_http_methods(["GET", "POST"])
+def client_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    """Ask to confirm (GET), then revoke (POST) one key; a key revoked already is refused with
+    409 and the page says so."""
+    key = client_key_by_id(key_id)
+    if key is None:
+        raise Http404(_("No such API key."))
+    status = 200
+    error_message = ""
+    if request.method == "POST":
+        try:
+            client_key_revoke(actor=_logged_in(request), key=key)
+        except AccountError as error:
+            error_message = error.message
+            status = error.http_status
+        else:
+            messages.success(
+                request,
+                _("API key %(prefix)s… (%(name)s) is revoked; requests with it are refused.")
+                % {"prefix": key.prefix, "name": key.name},
+            )
+            return redirect("web:client_keys")
+    return render(
+        request,
+        "web/client_key_revoke.html",
+        {"key": key, "error_message": error_message},
+        status=status,
+    )
 
 
 # --------------------------------------------------------------------------- map and settings

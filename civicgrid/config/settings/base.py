@@ -109,6 +109,9 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Messages live in the session, never in a cookie: one of them carries a newly issued API key.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 # --- cache: per process by default; Redis shares rate limits between processes ----------------
 CIVICGRID_CACHE_URL = os.environ.get("CIVICGRID_CACHE_URL", "")
 if CIVICGRID_CACHE_URL:
