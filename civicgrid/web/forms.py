@@ -94,7 +94,7 @@ class ReportForm(forms.Form):
         required=False,
         help_text=_("Staff handling the case still see who reported it."),
     )
-    submission_key = forms.CharField(required=False, max_length=80, widget=forms.HiddenInput)
+    submission_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     reporter_name = forms.CharField(label=_("Caller's name"), required=False, max_length=80)
     reporter_phone = forms.CharField(label=_("Caller's phone"), required=False, max_length=20)
 

@@ -223,7 +223,12 @@ def report(request: HttpRequest) -> HttpResponse:
                     is_anonymous=data["is_anonymous"],
                     reporter_name=data.get("reporter_name", ""),
                     reporter_phone=data.get("reporter_phone", ""),
-                    submission_key=data["submission_key"] or None,
+                    # Per user, as in the API: another account's key never returns this case.
+                    submission_key=(
+                        f"web:{user.pk}:{data['submission_key']}"
+                        if data["submission_key"]
+                        else None
+                    ),
                     attributes=questions.answers(),
                 )
             except CaseError as error:
