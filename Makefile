@@ -20,7 +20,7 @@ done; exit 1
 endef
 
 .PHONY: help venv install install-dev browser run serve test test-fast check lint format typecheck \
-        migrations-check bench messages clean
+        migrations-check bench soak messages clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -102,6 +102,14 @@ bench: install-dev  ## benchmarks with ratios; bench/results/latest.json and lat
 	$(PY) -m bench.geo_locate --points 1000000
 	$(PY) -m bench.http_bench --db sqlite --db postgres $(BENCH_ARGS)
 	$(PY) -m bench.report
+
+# The long reliability runs at the issue's full size (PostgreSQL at SOAK_DATABASE_URL; figures in
+# bench/results/proofs/). The same proofs run small in `make test`.
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+soak: install-dev browser  ## proofs at full size: races, retries, fuzzing (figures to bench/results/proofs/)
+	CIVICGRID_PROOF_SCALE=full CIVICGRID_FUZZ_EXAMPLES=100 DATABASE_URL=$(SOAK_DATABASE_URL) \
+	  $(PY) -m pytest tests/test_proof_concurrency.py tests/test_proof_idempotency.py \
+	  tests/test_schemathesis.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
