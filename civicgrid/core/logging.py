@@ -9,9 +9,11 @@ import re
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-# An 18-character resident ID, an 11-digit mobile number: never written to a log in clear.
+# An 18-character resident ID, an 11-digit mobile number (also with +86 / 86 in front): never
+# written to a log in clear.
 _PERSONAL = re.compile(
-    r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])|(?<![0-9])(1[3-9]\d)\d{4}(\d{4})(?![0-9])"
+    r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])"
+    r"|(?<![0-9])((?:\+?86[- ]?)?1[3-9]\d)\d{4}(\d{4})(?![0-9])"
 )
 
 

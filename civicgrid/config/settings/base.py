@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "civicgrid.core.metrics.RequestMetricsMiddleware",  # first: counts, times and logs every request
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -108,6 +109,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Bearer token for GET /metrics; empty allows loopback clients only (docs/operations.md).
+CIVICGRID_METRICS_TOKEN = os.environ.get("CIVICGRID_METRICS_TOKEN", "")
 
 # Messages live in the session, never in a cookie: one of them carries a newly issued API key.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

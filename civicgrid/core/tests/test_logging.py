@@ -17,6 +17,12 @@ def test_mask_personal_masks_an_id_number_and_a_mobile():
     )
 
 
+def test_mask_personal_masks_mobiles_with_the_country_code():
+    text = "call +8613812345678, 8613912345678 or +86-13712345678"
+
+    assert mask_personal(text) == "call +86138****5678, 86139****5678 or +86-137****5678"
+
+
 def test_mask_personal_leaves_other_numbers_alone():
     text = "12345678901 is not a mobile; 1234567890123456789 is too long; 2026-03-02 12:00"
 
