@@ -51,10 +51,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def database_url(db: str, cases: int) -> str:
+def database_url(db: str, cases: int, var: Path = VAR) -> str:
     if db == "sqlite":
-        VAR.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{VAR / f'bench-{cases}.sqlite3'}"
+        var.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{var / f'bench-{cases}.sqlite3'}"
     name = f"civicgrid_bench_{cases}"
     import psycopg
 
@@ -65,20 +65,29 @@ def database_url(db: str, cases: int) -> str:
     return f"{PG_BASE}/{name}"
 
 
-def _env(url: str) -> dict[str, str]:
+def _env(url: str, var: Path) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": url,
+        "CIVICGRID_VAR_DIR": str(var),
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_DEBUG": "false",
         "PYTHONPATH": str(ROOT),
     }
 
 
-def prepare(url: str, cases: int) -> dict[str, Any]:
+def prepare(url: str, cases: int, demo_cases: int, var: Path) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.prepare", "--cases", str(cases)],
-        env=_env(url),
+        [
+            sys.executable,
+            "-m",
+            "bench.prepare",
+            "--cases",
+            str(cases),
+            "--demo-cases",
+            str(demo_cases),
+        ],
+        env=_env(url, var),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -92,7 +101,7 @@ def prepare(url: str, cases: int) -> dict[str, Any]:
 class Server:
     """gunicorn with ``workers`` sync workers on a free loopback port."""
 
-    def __init__(self, url: str, *, workers: int, log: Path) -> None:
+    def __init__(self, url: str, *, workers: int, log: Path, var: Path) -> None:
         self.port = _free_port()
         self.log = log.open("w")
         self.proc = subprocess.Popen(
@@ -110,7 +119,7 @@ class Server:
                 "--timeout",
                 "120",
             ],
-            env={**_env(url), "CIVICGRID_LOG_LEVEL": "WARNING"},
+            env={**_env(url, var), "CIVICGRID_LOG_LEVEL": "WARNING"},
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -191,13 +200,15 @@ def scenarios(creds: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
-    url = database_url(db, args.cases)
+def run_db(
+    db: str, args: argparse.Namespace, *, results: Path = RESULTS, var: Path = VAR
+) -> dict[str, Any]:
+    url = database_url(db, args.cases, var)
     started = time.perf_counter()
-    creds = prepare(url, args.cases)
+    creds = prepare(url, args.cases, args.demo_cases, var)
     prepare_s = time.perf_counter() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server(url, workers=args.workers, log=RESULTS / f"gunicorn_{db}.log")
+    results.mkdir(parents=True, exist_ok=True)
+    server = Server(url, workers=args.workers, log=results / f"gunicorn_{db}.log", var=var)
     try:
         factories = scenarios(creds)
 
@@ -283,21 +294,33 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (RESULTS / f"http_{db}.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    (results / f"http_{db}.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", action="append", choices=("sqlite", "postgres"))
     parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--demo-cases", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    if args.cases < 0 or args.seconds <= 0 or args.requests < 1 or args.clients < 1:
-        parser.error("--cases ≥ 0, --seconds > 0, --requests ≥ 1, --clients ≥ 1")
+    if (
+        args.cases < 0
+        or args.demo_cases < 1
+        or args.seconds <= 0
+        or args.requests < 1
+        or args.clients < 1
+    ):
+        parser.error("--cases ≥ 0, --demo-cases ≥ 1, --seconds > 0, --requests ≥ 1, --clients ≥ 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     for db in args.db or ["sqlite", "postgres"]:
         result = run_db(db, args)
         for row in result["rows"]:

@@ -54,7 +54,7 @@ def access_case(*, actor: User | None, case_ref: str | int, intent: Intent) -> C
     """Return the case named by ``case_ref`` (its number, or its id) if ``actor`` may use it
     for ``intent``; otherwise raise NOT_FOUND, whether it is missing or forbidden."""
     ref = str(case_ref).strip()
-    if not ref.isdigit() or len(ref) > 16:
+    if not ref.isascii() or not ref.isdigit() or len(ref) > 16:
         raise _not_found(case_ref)
     qs = Case.objects.select_related("category", "cell", "unit", "reporter")
     case = qs.filter(number=ref).first() if len(ref) >= 12 else qs.filter(pk=int(ref)).first()
@@ -62,8 +62,11 @@ def access_case(*, actor: User | None, case_ref: str | int, intent: Intent) -> C
         raise _not_found(case_ref)
     is_user = actor is not None and actor.is_authenticated and actor.is_active
     if intent == Intent.VIEW_PUBLIC:
-        if case.status == Status.CANCELLED and not (is_user and _staff_sees(actor, case)):  # type: ignore[arg-type]
+        staff_sees = is_user and _staff_sees(actor, case)  # type: ignore[arg-type]
+        if case.status == Status.CANCELLED and not staff_sees:
             raise _not_found(case_ref)
+        if not case.category.is_public and not staff_sees:
+            raise _not_found(case_ref)  # internal categories stay off the public pages
         return case
     if not is_user:
         raise _not_found(case_ref)

@@ -43,6 +43,10 @@ from .schemas import (
     ExtensionIn,
     NoteIn,
     PageIn,
+    PublicCaseDetailOut,
+    PublicCaseFiltersIn,
+    PublicCasePageOut,
+    PublicCategoryOut,
     RateIn,
     ReasonIn,
     TraceOut,
@@ -51,18 +55,25 @@ from .schemas import (
     case_out,
     case_public_out,
     category_out,
+    public_case_detail_out,
+    public_case_out,
+    public_category_out,
     trace_out,
 )
 from .selectors import (
     case_duplicates_nearby,
     case_filter,
+    case_filter_public,
     case_list_for_resident,
     case_list_for_staff,
+    case_list_public,
     case_pending_requests,
     case_photo,
     case_photos,
+    case_public_get,
     case_queue,
     case_timeline,
+    case_timeline_public,
     leaf_categories,
 )
 from .services import (
@@ -91,6 +102,8 @@ from .services import (
 )
 
 router = Router(tags=["cases"])
+# The public data API: no login, only the public projections (mounted at /public).
+public_router = Router(tags=["public"], auth=None)
 
 MAX_PHOTOS = 9
 MAX_IDEMPOTENCY_KEY = 64
@@ -264,6 +277,7 @@ def case_create(
         urgency=payload.urgency,
         is_anonymous=payload.is_anonymous,
         asset_ref=payload.asset_ref,
+        attributes=payload.attributes,
         # Keys are per user: another account's key must never return someone else's case.
         submission_key=f"api:{actor.pk}:{key}" if key else None,
         **kwargs,
@@ -489,3 +503,72 @@ def follow(request: HttpRequest, number: str) -> CasePublicOut:
     actor = _actor(request)
     case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW_PUBLIC)
     return case_public_out(case_follow(actor=actor, case=case))
+
+
+# --------------------------------------------------------------------------- public data
+
+
+def _not_found(number: str) -> CaseError:
+    return CaseError(
+        CaseError.Code.NOT_FOUND,
+        _("No case %(ref)s.") % {"ref": number[:20]},
+        kind=ErrorKind.NOT_FOUND,
+    )
+
+
+@public_router.get(
+    "/cases", auth=None, response=PublicCasePageOut, summary="Public cases, filtered and paged"
+)
+def public_case_list(
+    request: HttpRequest, filters: Query[PublicCaseFiltersIn]
+) -> PublicCasePageOut:
+    """Every case anyone may see (not cancelled, in a public category), newest first, in the
+    public projection: no reporter, no staff, no notes; anonymous reports' points rounded to
+    about 100 m."""
+    qs = case_filter_public(
+        case_list_public(),
+        state=filters.state,
+        status=filters.status,
+        category=filters.category,
+        area=filters.area,
+        since=filters.since,
+        until=filters.until,
+        bbox=filters.box,
+    )
+    start = (filters.page - 1) * filters.page_size
+    rows = list(qs[start : start + filters.page_size])
+    return PublicCasePageOut(
+        items=[public_case_out(c) for c in rows],
+        count=qs.count(),
+        page=filters.page,
+        page_size=filters.page_size,
+    )
+
+
+@public_router.get(
+    "/cases/{number}",
+    auth=None,
+    response=PublicCaseDetailOut,
+    summary="One public case with its timeline",
+)
+def public_case_detail(request: HttpRequest, number: str) -> PublicCaseDetailOut:
+    """The public projection of one case and each step it went through (when, what, the
+    responsible unit): never who or their notes. Unknown, cancelled and non-public cases are
+    the same 404."""
+    case = case_public_get(number=number)
+    if case is None:
+        raise _not_found(number)
+    return public_case_detail_out(case, timeline=list(case_timeline_public(case=case)))
+
+
+@public_router.get(
+    "/categories",
+    auth=None,
+    response=list[PublicCategoryOut],
+    summary="Categories residents may report under, with their questions",
+)
+def public_categories(request: HttpRequest) -> list[PublicCategoryOut]:
+    """Public leaf categories with their path and their questions (Open311 attributes),
+    questions and choices in the request's language."""
+    leaves = leaf_categories(public_only=True).select_related("parent__parent__parent")
+    return [public_category_out(c) for c in leaves]

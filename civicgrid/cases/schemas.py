@@ -12,15 +12,30 @@ reporter and to the staff roles that need to call them back (:data:`PERSONAL_DAT
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import enum
+import math
+import re
+from typing import Annotated, Any, NamedTuple
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from ninja import Schema
-from pydantic import Field
+from pydantic import (
+    AwareDatetime,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from civicgrid.accounts.models import Organization, Role, User
 
+from .attributes import AttributeDef, category_attributes
+from .categories import CODE_MAX_LENGTH
 from .models import (
+    Action,
     Branch,
     CancelReason,
     Case,
@@ -47,6 +62,10 @@ PERSONAL_DATA_ROLES = frozenset(
 
 Note = Annotated[str, Field(max_length=MAX_NOTE)]
 CaseNumber = Annotated[str, Field(min_length=1, max_length=16)]
+# Answers to a category's questions (Open311 attributes): a key or a text, several keys, a number.
+AttributeAnswers = dict[str, str | list[str] | float | int]
+MAX_ATTRIBUTE_ANSWERS = 50
+PUBLIC_PAGE_SIZE = 20
 
 
 # --------------------------------------------------------------------------- masking
@@ -66,6 +85,17 @@ def mask_name(name: str) -> str:
     if not name:
         return ""
     return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
+
+
+def mask_email(email: str) -> str:
+    """``zhang.wei@example.com`` → ``z***@example.com``: the first character and the domain stay;
+    the stars are always three, so the length of the name is not told either."""
+    if not email:
+        return ""
+    local, at, domain = email.rpartition("@")
+    if not at or not local:
+        return mask_name(email)
+    return f"{local[0]}***@{domain}"
 
 
 def sees_personal_data(viewer: User, case: Case) -> bool:
@@ -109,6 +139,15 @@ class CaseSubmitIn(Schema):
     reporter_name: str = Field("", max_length=80, description="Staff only (hotline, patrol).")
     reporter_phone: str = Field("", max_length=20, description="Staff only (hotline, patrol).")
     asset_ref: str = Field("", max_length=40)
+    attributes: AttributeAnswers = Field(
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTE_ANSWERS,
+        description=(
+            "Answers to the category's questions (`GET /public/categories`), by question code: "
+            "a value key or a text, a list of keys for a multivaluelist, a number, a date-time "
+            "with its zone."
+        ),
+    )
 
 
 class NoteIn(Schema):
@@ -203,6 +242,7 @@ class CaseOut(Schema):
     transfer_count: int
     return_count: int
     extension_count: int
+    attributes: AttributeAnswers = Field(description="Answers to the category's questions.")
 
 
 class CasePublicOut(Schema):
@@ -217,7 +257,17 @@ class CasePublicOut(Schema):
 class ReporterOut(Schema):
     name: str
     phone: str
+    email: str = Field("", description="Masked like the phone; left out when there is none.")
     is_masked: bool
+
+    # No return annotation on purpose: with one, pydantic would document the schema as that
+    # type instead of this model's fields.
+    @model_serializer(mode="wrap")
+    def _email_when_given(self, handler: SerializerFunctionWrapHandler):
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("email"):
+            data.pop("email", None)
+        return data
 
 
 class PhotoOut(Schema):
@@ -343,6 +393,7 @@ def _case_fields(case: Case, now: dt.datetime) -> dict[str, object]:
         "transfer_count": case.transfer_count,
         "return_count": case.return_count,
         "extension_count": case.extension_count,
+        "attributes": case.attributes or {},
     }
 
 
@@ -373,12 +424,14 @@ def photo_out(photo: CasePhoto) -> PhotoOut:
 
 
 def reporter_out(case: Case, viewer: User) -> ReporterOut | None:
-    name, phone = case.reporter_name, case.reporter_phone
-    if not name and not phone:
+    name, phone, email = case.reporter_name, case.reporter_phone, case.reporter_email
+    if not name and not phone and not email:
         return None
     if sees_personal_data(viewer, case):
-        return ReporterOut(name=name, phone=phone, is_masked=False)
-    return ReporterOut(name=mask_name(name), phone=mask_phone(phone), is_masked=True)
+        return ReporterOut(name=name, phone=phone, email=email, is_masked=False)
+    return ReporterOut(
+        name=mask_name(name), phone=mask_phone(phone), email=mask_email(email), is_masked=True
+    )
 
 
 def request_out(req: CaseRequest) -> RequestOut:
@@ -448,4 +501,256 @@ def trace_out(trace: Trace, *, viewer: User) -> TraceOut:
         finished_at=trace.finished_at,
         on_time=trace.on_time,
         photos=[photo_out(p) for p in trace.photos.all()],
+    )
+
+
+# --------------------------------------------------------------------------- the public data API
+#
+# What anyone may read without logging in. Each output lists its fields one by one: the
+# reporter (name, phone, email, account), staff names, notes, the address and the exact point of
+# an anonymous report are never among them.
+
+PUBLIC_CATEGORY_RE = r"^[A-Z]{1,4}(?:[0-9]{2})*$"
+AREA_PREFIX_RE = r"^[0-9]{6,15}$"
+_NUMBER = r"-?[0-9]{1,3}(?:\.[0-9]{1,15})?"
+BBOX_RE = rf"^ *{_NUMBER} *(?:, *{_NUMBER} *){{3}}$"
+# A '+' in a query string that was not percent-encoded arrives as a space: "…T09:30:00 08:00".
+_UNENCODED_PLUS = re.compile(r"^(?P<stamp>.*T[0-9:.]+) (?P<offset>[0-9]{2}:?[0-9]{2})$")
+
+
+class PublicState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BBox(NamedTuple):
+    min_lng: float
+    min_lat: float
+    max_lng: float
+    max_lat: float
+
+
+def parse_bbox(value: str) -> BBox:
+    """``"116.45,39.92,116.46,39.93"`` → :class:`BBox`; ``ValueError`` naming what is wrong."""
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise ValueError(_("A bounding box is four numbers: min_lng,min_lat,max_lng,max_lat."))
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            _("A bounding box is four numbers: min_lng,min_lat,max_lng,max_lat.")
+        ) from None
+    if not all(math.isfinite(n) for n in numbers):
+        raise ValueError(_("The bounding box's numbers must be finite."))
+    box = BBox(*numbers)
+    if not (-180 <= box.min_lng <= box.max_lng <= 180):
+        raise ValueError(_("Longitudes must be from -180 to 180, the smaller one first."))
+    if not (-90 <= box.min_lat <= box.max_lat <= 90):
+        raise ValueError(_("Latitudes must be from -90 to 90, the smaller one first."))
+    return box
+
+
+class PublicCaseFiltersIn(Schema):
+    state: PublicState | None = Field(None, description="`open` or `closed`.")
+    status: Status | None = None
+    category: str | None = Field(
+        None,
+        max_length=CODE_MAX_LENGTH,
+        pattern=PUBLIC_CATEGORY_RE,
+        description="A category code; an inner node's code takes its whole subtree.",
+    )
+    area: str | None = Field(
+        None,
+        pattern=AREA_PREFIX_RE,
+        description=(
+            "A district (6 digits), street (9), community (12) or grid cell (15) code, "
+            "or any prefix of a cell code of 6 to 15 digits."
+        ),
+    )
+    since: AwareDatetime | None = Field(
+        None, description="Reported at or after this date-time (with its zone)."
+    )
+    until: AwareDatetime | None = Field(
+        None, description="Reported at or before this date-time (with its zone)."
+    )
+    bbox: str | None = Field(
+        None,
+        max_length=100,
+        pattern=BBOX_RE,
+        description=(
+            "`min_lng,min_lat,max_lng,max_lat` (WGS84): cases whose public point is inside."
+        ),
+    )
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(PUBLIC_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus_sign(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _UNENCODED_PLUS.match(value.strip())
+            if match is not None:
+                return f"{match['stamp']}+{match['offset']}"
+        return value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_range(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError(_("This date-time is out of range.")) from None
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        since = info.data.get("since")
+        if value is not None and since is not None and value < since:
+            raise ValueError(_("until must not be earlier than since."))
+        return value
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_bbox(value)
+        return value
+
+    @property
+    def box(self) -> BBox | None:
+        return parse_bbox(self.bbox) if self.bbox else None
+
+
+class PublicCategoryRefOut(Schema):
+    code: str
+    name: str = Field(description="In the request's language.")
+
+
+class PublicCaseOut(Schema):
+    number: str
+    status: Status
+    state: PublicState
+    category: PublicCategoryRefOut
+    description: str
+    reported_at: dt.datetime
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None
+    lat: float | None = Field(description="Rounded: 5 decimals, 3 for anonymous reports.")
+    lng: float | None = Field(description="Rounded: 5 decimals, 3 for anonymous reports.")
+    cell_code: str | None
+    agency: str | None = Field(description="The responsible unit, once the case has one.")
+    follower_count: int
+    attributes: AttributeAnswers = Field(description="Answers to the category's questions.")
+
+
+class PublicCasePageOut(Schema):
+    items: list[PublicCaseOut]
+    count: int
+    page: int
+    page_size: int
+
+
+class PublicTraceOut(Schema):
+    at: dt.datetime
+    action: Action
+    label: str = Field(description="The action in the request's language.")
+    status_after: Status
+    agency: str | None
+
+
+class PublicCaseDetailOut(PublicCaseOut):
+    timeline: list[PublicTraceOut]
+
+
+class AttributeValueOut(Schema):
+    key: str
+    name: str = Field(description="In the request's language.")
+
+
+class AttributeOut(Schema):
+    code: str
+    datatype: str = Field(
+        description="string, text, number, datetime, singlevaluelist or multivaluelist."
+    )
+    required: bool
+    variable: bool = Field(description="false: an informational line that takes no answer.")
+    order: int
+    description: str = Field(description="The question, in the request's language.")
+    datatype_description: str = Field(description="A hint on the format.")
+    values: list[AttributeValueOut]
+
+
+class PublicCategoryOut(CategoryOut):
+    attributes: list[AttributeOut] = Field(description="The questions asked when reporting.")
+
+
+def display_name(name: str, name_en: str) -> str:
+    """The English name for English requests when there is one, else the (Chinese) name."""
+    if (get_language() or "").startswith("en") and name_en:
+        return name_en
+    return name
+
+
+def _agency(unit: Organization | None) -> str | None:
+    return display_name(unit.name, unit.name_en) if unit is not None else None
+
+
+def public_case_out(case: Case) -> PublicCaseOut:
+    lat, lng = case.public_point()
+    return PublicCaseOut(
+        number=case.number,
+        status=Status(case.status),
+        state=PublicState.OPEN if case.is_open else PublicState.CLOSED,
+        category=PublicCategoryRefOut(code=case.category.code, name=case.category.display_name),
+        description=case.description,
+        reported_at=case.reported_at,
+        updated_at=case.updated_at,
+        closed_at=case.closed_at,
+        lat=lat,
+        lng=lng,
+        cell_code=case.cell.code if case.cell_id and case.cell else None,
+        agency=_agency(case.unit),
+        follower_count=case.follower_count,
+        attributes=case.attributes or {},
+    )
+
+
+def public_trace_out(trace: Trace) -> PublicTraceOut:
+    action = Action(trace.action)
+    return PublicTraceOut(
+        at=trace.finished_at,
+        action=action,
+        label=str(action.label),
+        status_after=Status(trace.to_status),
+        agency=_agency(trace.unit),
+    )
+
+
+def public_case_detail_out(case: Case, *, timeline: list[Trace]) -> PublicCaseDetailOut:
+    return PublicCaseDetailOut(
+        **public_case_out(case).model_dump(),
+        timeline=[public_trace_out(t) for t in timeline],
+    )
+
+
+def attribute_out(definition: AttributeDef) -> AttributeOut:
+    return AttributeOut(
+        code=definition.code,
+        datatype=definition.datatype,
+        required=definition.required,
+        variable=definition.variable,
+        order=definition.order,
+        description=definition.display_description,
+        datatype_description=definition.display_datatype_description,
+        values=[AttributeValueOut(key=v.key, name=v.display_name) for v in definition.values],
+    )
+
+
+def public_category_out(category: Category) -> PublicCategoryOut:
+    return PublicCategoryOut(
+        **category_out(category).model_dump(),
+        attributes=[attribute_out(d) for d in category_attributes(category)],
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -103,6 +105,94 @@ def case_list_public() -> QuerySet[Case]:
         .filter(category__is_public=True)
         .order_by("-reported_at")
     )
+
+
+# Decimals of Case.public_point(): a named report's point and an anonymous one's.
+_PUBLIC_DIGITS = {False: 5, True: 3}
+_CASE_NUMBER_RE = re.compile(r"^[0-9]{1,16}$")
+_PUBLIC_CLOSED = frozenset({Status.CLOSED, Status.EVALUATED})
+
+
+def case_public_get(*, number: str) -> Case | None:
+    """The case with this number if the public may see it (see :func:`case_list_public`),
+    else ``None``: unknown, cancelled and non-public-category cases alike. One query."""
+    if not _CASE_NUMBER_RE.match(number):
+        return None
+    return case_list_public().filter(number=number).first()
+
+
+def case_timeline_public(*, case: Case) -> QuerySet[Trace]:
+    """A case's trace rows with their unit, oldest first, for the public timeline (which shows
+    neither actors nor notes, so neither is joined). One query."""
+    return Trace.objects.filter(case=case).select_related("unit").order_by("finished_at", "id")
+
+
+def _rounded_within(field: str, low: float, high: float, digits: int) -> Q:
+    """Rows whose ``field`` rounded to ``digits`` decimals lies in ``[low, high]``.
+
+    The public sees rounded points; filtering on the exact value would let a client narrow a
+    box until it pins an anonymous reporter's point far below the rounding. So the box is
+    widened or narrowed to the rounding grid instead: a rounded value in ``[low, high]`` is one
+    of the grid values from ``ceil(low)`` to ``floor(high)``, and the exact values that round to
+    those lie within half a step of them.
+    """
+    step = Decimal(1).scaleb(-digits)
+    first = Decimal(repr(low)).quantize(step, rounding=ROUND_CEILING)
+    last = Decimal(repr(high)).quantize(step, rounding=ROUND_FLOOR)
+    if first > last:
+        return Q(pk__in=[])
+    half = step / 2
+    return Q(**{f"{field}__gte": float(first - half), f"{field}__lt": float(last + half)})
+
+
+def case_filter_public(
+    qs: QuerySet[Case],
+    *,
+    state: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    area: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> QuerySet[Case]:
+    """Narrow the public case list: ``state`` (``open``/``closed``), ``status``, ``category``
+    (a code; an inner node takes its whole subtree, whose codes extend it by digits), ``area``
+    (a district code or a prefix of the cell code), ``since``/``until`` (inclusive, on
+    ``reported_at``) and ``bbox`` (min_lng, min_lat, max_lng, max_lat) on the *public* point,
+    so that a filter tells no more about a location than the rounded point shown. Newest
+    first, the later-created first among equal times, so pages do not overlap."""
+    if state == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif state == "closed":
+        qs = qs.filter(status__in=_PUBLIC_CLOSED)
+    if status is not None:
+        qs = qs.filter(status=status)
+    if category:
+        subtree = Category.objects.filter(
+            Q(code=category) | Q(code__regex=rf"^{re.escape(category)}[0-9]")
+        ).values("pk")
+        qs = qs.filter(category_id__in=subtree)
+    if area:
+        if len(area) <= 6:
+            qs = qs.filter(district_code__startswith=area)
+        else:
+            qs = qs.filter(cell__code__startswith=area)
+    if since is not None:
+        qs = qs.filter(reported_at__gte=since)
+    if until is not None:
+        qs = qs.filter(reported_at__lte=until)
+    if bbox is not None:
+        min_lng, min_lat, max_lng, max_lat = bbox
+        inside = Q(pk__in=[])
+        for anonymous, digits in _PUBLIC_DIGITS.items():
+            inside |= (
+                Q(is_anonymous=anonymous)
+                & _rounded_within("lat", min_lat, max_lat, digits)
+                & _rounded_within("lng", min_lng, max_lng, digits)
+            )
+        qs = qs.filter(inside)
+    return qs.order_by("-reported_at", "-id")
 
 
 def case_timeline(*, case: Case) -> QuerySet[Trace]:

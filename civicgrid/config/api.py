@@ -6,6 +6,7 @@ Every error leaves the API in one shape: ``{"error": {"code", "message", "field"
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,19 @@ import ninja
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.template import engines
 from django.urls import reverse
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.openapi.docs import Swagger
+from ninja.parser import Parser
 
 from civicgrid.accounts.api import router as accounts_router
 from civicgrid.accounts.auth import API_AUTH
+from civicgrid.cases.api import public_router as cases_public_router
 from civicgrid.cases.api import router as cases_router
 from civicgrid.core.errors import CivicError
+from civicgrid.geo.api import router as geo_public_router
 
 # Swagger UI as django-ninja ships it, served from here: nothing comes from a CDN.
 NINJA_STATIC = Path(ninja.__file__).parent / "static" / "ninja"
@@ -76,18 +81,69 @@ class OfflineSwagger(Swagger):
         return HttpResponse(template.render(context, request))
 
 
+def _nul_paths(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Where in parsed input a text (or a key) holds the NUL character, depth first."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                yield where
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if isinstance(key, str) and "\x00" in key:
+                    yield (*where, key.replace("\x00", "\\0"))
+                else:
+                    stack.append(((*where, str(key)), child))
+        elif isinstance(item, list):
+            stack.extend(((*where, str(i)), child) for i, child in reversed(list(enumerate(item))))
+
+
+def _refuse_nul(data: Any, source: str) -> None:
+    errors = [
+        {"loc": where, "msg": _("Text must not contain the NUL character."), "type": "nul"}
+        for where in _nul_paths(data, (source,))
+    ]
+    if errors:
+        raise ValidationError(errors)
+
+
+class TextParser(Parser):
+    """ninja's parser, refusing the NUL character anywhere in text input (JSON bodies, query
+    strings, form fields) with the usual ``400 invalid_input`` naming the field.
+
+    PostgreSQL cannot store NUL in text and psycopg raises on it, so without this a NUL in any
+    note, code or filter would be a server error on PostgreSQL and stored as-is on SQLite; one
+    check here treats every endpoint alike on both.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        _refuse_nul(data, "body")  # ninja wraps it in HttpError; `http_error` unwraps it
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        result = super().parse_querydict(data, list_fields, request)
+        _refuse_nul(result, "query")
+        return result
+
+
 api = NinjaAPI(
     title="civicgrid API",
     version="1",
     description=(
         "Cases, categories and accounts of civicgrid. Authenticate with "
         "`Authorization: Bearer <token>` (see `POST /auth/token` or `manage.py issue_token`) "
-        "or, from the site's own pages, with the session cookie and the CSRF token."
+        "or, from the site's own pages, with the session cookie and the CSRF token. "
+        "The `public` endpoints (`/public/...`) need no login and show only public data."
     ),
     urls_namespace="api",
     docs_url="/docs",
     docs=OfflineSwagger(settings={"persistAuthorization": False}),
     auth=API_AUTH,
+    parser=TextParser(),
 )
 
 
@@ -102,6 +158,8 @@ def docs_asset(request: HttpRequest, name: str) -> FileResponse:
 
 api.add_router("/auth", accounts_router)
 api.add_router("/", cases_router)
+api.add_router("/public", cases_public_router)
+api.add_router("/public", geo_public_router)
 
 
 def _error(
@@ -158,6 +216,9 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ValidationError):
+        # A check of TextParser.parse_body, which ninja wraps as "cannot parse the body".
+        return validation_error(request, exc.__cause__)
     if exc.status_code == 403 and "csrf" in str(exc.message).lower():
         # ninja's session auth refuses a write without the CSRF token this way.
         return _error(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from civicgrid.cases import services as s
+from civicgrid.cases.access import Intent, access_case
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import Case, CasePhoto, Status, Trace
 from civicgrid.cases.photos import check_photo
@@ -265,3 +266,29 @@ def test_idempotent_submission_returns_the_same_case():
     assert a.case.pk == b.case.pk
     assert Case.objects.count() == 1
     assert Case.objects.get().status == Status.REPORTED
+
+
+@pytest.mark.parametrize("ref", ["¹", "٣", "１２", "12a", "", " ", "1" * 17])
+def test_case_references_that_are_not_ascii_digits_are_not_found(ref):
+    # given
+    w = build_world()
+    submit(w)
+    # when / then: the same not-found as a missing case, never a crash
+    with pytest.raises(CaseError) as err:
+        access_case(actor=w.users["admin"], case_ref=ref, intent=Intent.VIEW)
+    assert err.value.code == CaseError.Code.NOT_FOUND
+
+
+def test_cases_of_internal_categories_are_not_public():
+    # given a case filed under a category residents may not report under
+    w = build_world()
+    case = submit(w, actor=w.users["operator"], source="hotline")
+    Category = type(case.category)
+    Category.objects.filter(pk=case.category_id).update(is_public=False)
+    # when / then: the public and a resident do not find it; staff in scope do
+    for viewer in (None, w.users["resident2"]):
+        with pytest.raises(CaseError) as err:
+            access_case(actor=viewer, case_ref=case.number, intent=Intent.VIEW_PUBLIC)
+        assert err.value.code == CaseError.Code.NOT_FOUND
+    found = access_case(actor=w.users["operator"], case_ref=case.number, intent=Intent.VIEW_PUBLIC)
+    assert found.pk == case.pk
