@@ -85,7 +85,7 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 typecheck: install-dev  ## mypy with django-stubs
-	$(VENV)/bin/mypy civicgrid
+	$(VENV)/bin/mypy civicgrid bench
 
 migrations-check: install-dev  ## fail when models and migrations disagree
 	$(PY) manage.py makemigrations --check --dry-run

@@ -226,17 +226,17 @@ def run_db(
         for name in factories:
             load(name, warm=True)
         rss = server.worker_rss_mb()
-        results: dict[str, LoadResult] = {}
+        measured: dict[str, LoadResult] = {}
         bare_before = load("bare")
         for name in factories:
             if name != "bare":
-                results[name] = load(name)
+                measured[name] = load(name)
         bare_after = load("bare")
     finally:
         server.stop()
     limit = (bare_before.throughput + bare_after.throughput) / 2
     rows = []
-    for name, result in results.items():
+    for name, result in measured.items():
         ratio = result.throughput / limit if limit else 0.0
         target = TARGETS[name]
         row: dict[str, Any] = {
