@@ -51,16 +51,18 @@ run: install  ## create .venv, install, migrate, load the demo, serve on http://
 	$(PY) manage.py demo_load --if-empty
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# Extra pytest arguments: `make test PYTEST_ARGS="-k cases -x"`, or `PYTEST_ARGS="-n 2"` for
-# pytest-xdist (browser tests and live_server work under it; see conftest.py).
+# Extra pytest arguments: `make test PYTEST_ARGS="-k cases -x"`. The suite runs on every CPU
+# with pytest-xdist (browser tests and live_server work under it; see conftest.py);
+# `make test PYTEST_WORKERS=0` runs it in one process.
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 # compilemessages refuses to run when there is no locale directory yet: compile only when there is.
 # It needs msgfmt (Debian's gettext), which `make browser` installs.
 COMPILE_MESSAGES = if find civicgrid -type d -name locale -print -quit | grep -q .; then \
 	  if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v 0; \
 	  else echo "make: msgfmt is missing, translations not compiled; run 'make browser'." >&2; fi; fi
 # pytest's exit code, with a clear word for 5 (no test collected), which must never pass.
-PYTEST = $(PY) -m pytest -p no:cacheprovider
+PYTEST = $(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 define RUN_PYTEST
 rc=0; $(PYTEST) $(1) $(PYTEST_ARGS) || rc=$$?; \
 [ $$rc -ne 5 ] || echo "make: pytest collected no tests (exit 5): check testpaths, -m and -k." >&2; \
