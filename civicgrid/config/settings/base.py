@@ -50,7 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "civicgrid.core.metrics.RequestMetricsMiddleware",  # first: counts, times and logs every request
+    # First: counts, times and logs every request.
+    "civicgrid.core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
