@@ -25,6 +25,15 @@ TOKEN_NAME_MAX = ApiToken._meta.get_field("name").max_length or 80
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
+def new_secret() -> str:
+    """43 URL-safe characters (256 bits) that do not start with "-", so a prefix can be given
+    to a command line without being taken for an option."""
+    while True:
+        raw = secrets.token_urlsafe(32)
+        if not raw.startswith("-"):
+            return raw
+
+
 def token_hash(raw_token: str) -> str:
     """The SHA-256 hex digest under which a token is stored and looked up."""
     return hashlib.sha256(raw_token.encode()).hexdigest()
@@ -71,7 +80,7 @@ def api_token_issue(*, actor: User | None, user: User, name: str) -> tuple[ApiTo
             _("Give the token a name of 1 to %(max)s characters.") % {"max": TOKEN_NAME_MAX},
             field="name",
         )
-    raw = secrets.token_urlsafe(32)
+    raw = new_secret()
     token = ApiToken(
         user=user,
         name=label,
@@ -204,7 +213,7 @@ def client_key_issue(
             % {"max": CLIENT_KEY_RATE_MAX},
             field="rate_per_minute",
         )
-    raw = secrets.token_urlsafe(32) if raw_key is None else _checked_raw_key(raw_key)
+    raw = new_secret() if raw_key is None else _checked_raw_key(raw_key)
     key = ClientKey(
         organization=organization,
         name=label,

@@ -633,3 +633,21 @@ def test_case_submit_keeps_a_good_media_url_email_and_the_key() -> None:
     assert stored.client_key == key
     assert AuditRecord.objects.filter(action="case.submit").get().data["client_key"] == key.prefix
     assert timezone.is_aware(stored.reported_at)
+
+
+def test_generated_keys_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given the random source first yields a key that starts with "-"
+    from civicgrid.accounts import services
+
+    draws = iter(
+        [
+            "-starts-with-a-dash-xxxxxxxxxxxxxxxxxxxxxxxx",
+            "Aok-key-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ]
+    )
+    monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: next(draws))
+    # when
+    key, raw = client_key_issue(actor=None, organization=make_client(), name="dash")
+    # then the dashed draw was skipped
+    assert raw == "Aok-key-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    assert key.prefix == "Aok-key-"
