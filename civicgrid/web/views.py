@@ -43,6 +43,7 @@ from civicgrid.cases.access import Intent, access_case, access_case_full_or_publ
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import Case, Light, Source
 from civicgrid.cases.photos import CheckedPhoto, check_photo, photo_file_for
+from civicgrid.cases.schemas import sees_personal_data
 from civicgrid.cases.selectors import (
     case_duplicates_nearby,
     case_list_for_resident,
@@ -352,7 +353,10 @@ def _render_case(
     context = {
         "case": case,
         "full": full,
-        "show_personal": staff,
+        # The reporter's name and phone: the roles that call back (as in the API), not every
+        # staff member in scope; staff in scope see who took each step.
+        "show_personal": staff and user is not None and sees_personal_data(user, case),
+        "show_actors": staff,
         "is_reporter": user is not None and case.reporter_id == user.pk,
         "lat": lat,
         "lng": lng,
