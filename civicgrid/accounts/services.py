@@ -142,12 +142,19 @@ def api_token_authenticate(*, raw_token: str, now: dt.datetime | None = None) ->
     )
     if token is None or not token.user.is_active:
         return None
-    now = now or timezone.now()
-    if token.last_used_at is None or token.last_used_at <= now - TOKEN_TOUCH_INTERVAL:
-        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOKEN_TOUCH_INTERVAL)
-        if ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now):
-            token.last_used_at = now
+    _touch_last_used(token, now or timezone.now())
     return token
+
+
+def _touch_last_used(credential: ApiToken | ClientKey, now: dt.datetime) -> None:
+    """Record ``last_used_at`` at most once per :data:`TOKEN_TOUCH_INTERVAL`, with a
+    conditional UPDATE so concurrent requests write it once."""
+    cutoff = now - TOKEN_TOUCH_INTERVAL
+    if credential.last_used_at is not None and credential.last_used_at > cutoff:
+        return
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
+    if type(credential).objects.filter(stale, pk=credential.pk).update(last_used_at=now):
+        credential.last_used_at = now
 
 
 # --------------------------------------------------------------------------- Open311 client keys
@@ -296,11 +303,7 @@ def client_key_authenticate(*, raw_key: str, now: dt.datetime | None = None) -> 
     )
     if key is None:
         return None
-    now = now or timezone.now()
-    if key.last_used_at is None or key.last_used_at <= now - TOKEN_TOUCH_INTERVAL:
-        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOKEN_TOUCH_INTERVAL)
-        if ClientKey.objects.filter(stale, pk=key.pk).update(last_used_at=now):
-            key.last_used_at = now
+    _touch_last_used(key, now or timezone.now())
     return key
 
 

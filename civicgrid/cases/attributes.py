@@ -332,6 +332,18 @@ def _label(definition: AttributeDef) -> str:
     return f"{definition.code} ({definition.display_description})"
 
 
+def _not_a_choice(definition: AttributeDef, key: str) -> CaseError:
+    return _bad(
+        definition.code,
+        _("%(value)s is not a choice of %(question)s; choose from: %(choices)s.")
+        % {
+            "value": key[:40],
+            "question": _label(definition),
+            "choices": ", ".join(definition.keys),
+        },
+    )
+
+
 def _clean_answer(definition: AttributeDef, value: Any) -> Any:
     code = definition.code
     kind = definition.datatype
@@ -343,15 +355,7 @@ def _clean_answer(definition: AttributeDef, value: Any) -> Any:
                 continue
             key = str(item).strip()
             if key not in definition.keys:
-                raise _bad(
-                    code,
-                    _("%(value)s is not a choice of %(question)s; choose from: %(choices)s.")
-                    % {
-                        "value": key[:40],
-                        "question": _label(definition),
-                        "choices": ", ".join(definition.keys),
-                    },
-                )
+                raise _not_a_choice(definition, key)
             if key not in keys:
                 keys.append(key)
         return keys
@@ -359,15 +363,7 @@ def _clean_answer(definition: AttributeDef, value: Any) -> Any:
     if kind == "singlevaluelist":
         key = str(value).strip()
         if key not in definition.keys:
-            raise _bad(
-                code,
-                _("%(value)s is not a choice of %(question)s; choose from: %(choices)s.")
-                % {
-                    "value": key[:40],
-                    "question": _label(definition),
-                    "choices": ", ".join(definition.keys),
-                },
-            )
+            raise _not_a_choice(definition, key)
         return key
     if kind == "number":
         if isinstance(value, bool):
