@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from civicgrid.core.admin import AuditedAdmin
 
@@ -195,3 +197,11 @@ class ClientKeyAdmin(admin.ModelAdmin):
                 % {"keys": ", ".join(already)},
                 messages.WARNING,
             )
+
+
+# Second-factor devices change only through the audited services (the account page and
+# `manage.py two_factor_reset`): django-otp's own admin would let staff add, edit and delete
+# them without an audit record, and it shows each device's secret.
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)

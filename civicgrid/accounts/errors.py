@@ -17,3 +17,5 @@ class AccountError(CivicError):
         BAD_CREDENTIALS = "accounts.bad_credentials"
         REVOKED = "accounts.revoked"
         RATE_LIMITED = "accounts.rate_limited"
+        LOCKED_OUT = "accounts.locked_out"
+        TWO_FACTOR_REQUIRED = "accounts.two_factor_required"

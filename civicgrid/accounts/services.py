@@ -1,22 +1,33 @@
-"""Writers of the accounts tables: personal API tokens and Open311 client keys."""
+"""Writers of the accounts tables: personal API tokens, Open311 client keys, staff second
+factors (django-otp devices), and the audit of login lockouts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from civicgrid.core.errors import ErrorKind
+from civicgrid.core.models import AuditRecord
 from civicgrid.core.services import audit_record
 
 from .errors import AccountError
+from .lockout import ip_network
 from .models import ApiToken, ClientKey, Organization, OrganizationKind, Role, User
 
 TOKEN_PREFIX_LENGTH = 8
@@ -398,3 +409,339 @@ def organization_create_client(
         data={"code": slug, "kind": OrganizationKind.CLIENT.value, "name": label},
     )
     return organization
+
+
+# --------------------------------------------------------------------------- login lockouts
+
+
+def login_lockout_record(
+    *, username: str, ip_address: str | None, failures: int | None, path: str
+) -> AuditRecord:
+    """Audit the start of one lockout: ``username`` from ``ip_address`` failed to log in
+    ``failures`` times and is refused for the cool-off time (django-axes counts and refuses;
+    docs/security.md).
+
+    Called once per lockout, by the answer that tells the client it is locked out (the
+    attempts refused while the lockout lasts are counted by django-axes, not audited). The row
+    names the account when it exists (the attempt may name none) and keeps the client's
+    network (/24 or /48), not its exact address. The actor is anonymous: nobody is logged in.
+    Commits on its own, whatever the request does next. Writes one audit record.
+    """
+    user = User.objects.filter(username=username).first() if username else None
+    return audit_record(
+        actor=AnonymousUser(),
+        action="accounts.login_lockout",
+        target=user,
+        data={
+            "username": username[:150],
+            "network": ip_network(ip_address),
+            "failures": failures,
+            "cool_off_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+            "path": path[:200],
+        },
+    )
+
+
+def login_lockout_error() -> AccountError:
+    """The refusal while a username+address pair is locked out: 429, with the wait in
+    ``details["retry_after"]`` (seconds; each attempt while locked restarts the wait)."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    minutes = max(1, seconds // 60)
+    return AccountError(
+        AccountError.Code.LOCKED_OUT,
+        ngettext(
+            "Too many failed logins for this account from your address. Wait %(minutes)s "
+            "minute, then try again.",
+            "Too many failed logins for this account from your address. Wait %(minutes)s "
+            "minutes, then try again.",
+            minutes,
+        )
+        % {"minutes": minutes},
+        kind=ErrorKind.RATE_LIMITED,
+        details={"retry_after": seconds},
+    )
+
+
+# --------------------------------------------------------------------------- staff two-factor
+
+TWO_FACTOR_REQUIRED = "required"
+TWO_FACTOR_OPTIONAL = "optional"
+TWO_FACTOR_OFF = "off"
+TOTP_DEVICE_NAME = "authenticator"
+BACKUP_DEVICE_NAME = "backup codes"
+BACKUP_CODE_COUNT = 10
+TOTP_CODE_RE = re.compile(r"^\d{6}$")
+BACKUP_CODE_RE = re.compile(r"^[a-z2-7]{8}$")
+
+
+def two_factor_mode() -> str:
+    """``CIVICGRID_STAFF_2FA``: "required", "optional" or "off" (checked when settings load)."""
+    return str(settings.CIVICGRID_STAFF_2FA)
+
+
+def two_factor_applies_to(user: User) -> bool:
+    """Staff for the second factor: every role but resident, and anyone who may enter the
+    admin site whatever their role."""
+    return bool(user.is_active and (user.is_staff_role or user.is_staff or user.is_superuser))
+
+
+def _confirmed_totp(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+
+
+def two_factor_required(*, user: User) -> bool:
+    """Whether a session of ``user`` must pass a code before it may do anything else.
+
+    "off": never. Otherwise only staff (:func:`two_factor_applies_to`): always under
+    "required" (a staff member without an authenticator is sent to enrol), and under
+    "optional" when they have enrolled one. One query under "optional", none otherwise.
+    """
+    mode = two_factor_mode()
+    if mode == TWO_FACTOR_OFF or not two_factor_applies_to(user):
+        return False
+    if mode == TWO_FACTOR_REQUIRED:
+        return True
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def two_factor_status(*, user: User) -> dict[str, Any]:
+    """What the account page shows: the confirmed authenticator (or ``None``), since when,
+    and how many unused backup codes are left."""
+    device = _confirmed_totp(user)
+    static = StaticDevice.objects.filter(user=user, confirmed=True).first()
+    return {
+        "device": device,
+        "enrolled_at": device.created_at if device is not None else None,
+        "backup_codes_left": static.token_set.count() if static is not None else 0,
+    }
+
+
+def _refuse_enrolment(actor: User | None, user: User) -> None:
+    if two_factor_mode() == TWO_FACTOR_OFF:
+        raise AccountError(
+            AccountError.Code.FORBIDDEN,
+            _("Two-factor authentication is turned off on this site."),
+            kind=ErrorKind.FORBIDDEN,
+        )
+    if actor is None or actor.pk != user.pk or not two_factor_applies_to(user):
+        # Only the person holding the phone may enrol it: whoever sees the secret holds the key.
+        raise AccountError(
+            AccountError.Code.FORBIDDEN,
+            _("Staff enrol their own authenticator, after logging in."),
+            kind=ErrorKind.FORBIDDEN,
+        )
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("This account already has an authenticator; remove it first to enrol another."),
+            kind=ErrorKind.CONFLICT,
+        )
+
+
+@transaction.atomic
+def totp_device_start(*, actor: User | None, user: User) -> TOTPDevice:
+    """Begin enrolling an authenticator app: the user's unconfirmed TOTP device with its secret
+    (made on the first call, the same one on later calls, so a page shown again after a wrong
+    code still matches the phone).
+
+    The user enrols for themself (``actor`` is ``user``), must be staff, two-factor must not be
+    "off", and they must not have a confirmed authenticator (409). An unconfirmed device opens
+    nothing: it is never asked for at login and :func:`totp_device_confirm` is the step that
+    counts, so this writes no audit record.
+    """
+    _refuse_enrolment(actor, user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is not None:
+        return device
+    device = TOTPDevice(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    device.full_clean()
+    device.save()
+    return device
+
+
+def _clean_code(token: str, *, field: str = "code") -> str:
+    code = "".join(str(token or "").split()).lower()
+    if not code:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("Enter the code from your authenticator app."),
+            field=field,
+        )
+    if len(code) > 16:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("A code is 6 digits, or a backup code of 8 letters and digits."),
+            field=field,
+        )
+    return code
+
+
+def _code_refused(
+    *, user: User, stage: str, device: str, allowed: bool, info: dict[str, Any] | None
+) -> AccountError:
+    """Audit one wrong (or too early) code, then the error to raise. Runs outside the
+    verifying transaction, so the record and the device's throttle both commit."""
+    retry_after = 0
+    locked_until = (info or {}).get("locked_until")
+    if not allowed and locked_until is not None:
+        retry_after = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
+    audit_record(
+        actor=user,
+        action="accounts.two_factor_failed",
+        target=user,
+        data={"stage": stage, "device": device, "throttled": not allowed},
+    )
+    if not allowed:
+        return AccountError(
+            AccountError.Code.RATE_LIMITED,
+            ngettext(
+                "Too many wrong codes. Wait %(seconds)s second, then enter a new code.",
+                "Too many wrong codes. Wait %(seconds)s seconds, then enter a new code.",
+                retry_after,
+            )
+            % {"seconds": retry_after},
+            field="code",
+            kind=ErrorKind.RATE_LIMITED,
+            details={"retry_after": retry_after},
+        )
+    return AccountError(
+        AccountError.Code.BAD_CREDENTIALS,
+        _("That code is not correct. Enter the code your app shows now."),
+        field="code",
+    )
+
+
+def totp_device_confirm(
+    *, actor: User | None, user: User, token: str
+) -> tuple[TOTPDevice, list[str]]:
+    """Finish enrolling: ``token`` must be the current code of the unconfirmed device from
+    :func:`totp_device_start`. Confirms it and makes 10 single-use backup codes (8 characters
+    each, for a lost phone), returned once in clear (django-otp stores them as they are, like
+    the TOTP secret, so the database must be kept as private as the password hashes).
+
+    A wrong code is refused (400) and a code tried too soon after wrong ones is refused (429,
+    ``retry_after``); each refusal writes one ``accounts.two_factor_failed`` record and
+    counts towards django-otp's throttle (1, 2, 4… seconds). Success writes one
+    ``accounts.two_factor_enrol`` record. Same preconditions as :func:`totp_device_start`.
+    """
+    _refuse_enrolment(actor, user)
+    code = _clean_code(token)
+    if not TOTP_CODE_RE.match(code):
+        raise AccountError(
+            AccountError.Code.BAD_INPUT, _("The code from the app has 6 digits."), field="code"
+        )
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("pk")
+            .first()
+        )
+        if device is None:
+            raise AccountError(
+                AccountError.Code.BAD_INPUT,
+                _("Enrolment was not started or has ended; open the set-up page again."),
+            )
+        allowed, info = device.verify_is_allowed()
+        if allowed and device.verify_token(code):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = _backup_codes_replace(user)
+            audit_record(
+                actor=actor,
+                action="accounts.two_factor_enrol",
+                target=user,
+                data={"device": "totp", "backup_codes": len(codes)},
+            )
+            return device, codes
+    raise _code_refused(user=user, stage="enrol", device="totp", allowed=allowed, info=info)
+
+
+def _backup_codes_replace(user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    static = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=static, token=code) for code in codes])
+    return codes
+
+
+def two_factor_verify(*, user: User, token: str, stage: str = "login") -> Device:
+    """The device that accepts ``token`` for ``user``: the authenticator for 6 digits, the
+    backup codes for 8 letters and digits (a backup code works once). The caller marks the
+    session verified with ``django_otp.login``.
+
+    The user must have a confirmed authenticator (else 400 and nothing written). A wrong code
+    is refused (400) and one tried too soon after wrong ones (429, ``retry_after``); each
+    refusal writes one ``accounts.two_factor_failed`` record (``stage`` says where: "login",
+    "token" or "remove") and counts towards django-otp's throttle of that device. A success
+    writes nothing here: the login is recorded by django-axes' access log.
+    """
+    code = _clean_code(token)
+    model: type[TOTPDevice] | type[StaticDevice]
+    if TOTP_CODE_RE.match(code):
+        model, kind = TOTPDevice, "totp"
+    elif BACKUP_CODE_RE.match(code):
+        model, kind = StaticDevice, "backup"
+    else:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("A code is 6 digits, or a backup code of 8 letters and digits."),
+            field="code",
+        )
+    if _confirmed_totp(user) is None:
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("This account has no authenticator."),
+            field="code",
+        )
+    allowed, info = True, None
+    with transaction.atomic():
+        device = model.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if device is not None:
+            allowed, info = device.verify_is_allowed()
+            if allowed and device.verify_token(code):
+                return device
+    raise _code_refused(user=user, stage=stage, device=kind, allowed=allowed, info=info)
+
+
+def _is_administrator(actor: User) -> bool:
+    return bool(actor.is_authenticated and actor.is_active and actor.role == Role.ADMINISTRATOR)
+
+
+def two_factor_remove(*, actor: User | None, user: User, token: str = "") -> int:
+    """Remove the user's authenticator and backup codes; return how many devices went.
+
+    The user removes their own with a current code (or a backup code), checked as in
+    :func:`two_factor_verify` (wrong codes audited and throttled), so a session left open is
+    not enough to drop the second factor. An administrator (or the command line, ``actor``
+    ``None``) removes anyone's without a code: the way back for a lost phone. Under "required"
+    the user enrols again at the next page. Nothing to remove is refused (409). Writes one
+    ``accounts.two_factor_remove`` record.
+    """
+    by_self = actor is not None and actor.pk == user.pk
+    if actor is not None and not by_self and not _is_administrator(actor):
+        raise AccountError(
+            AccountError.Code.FORBIDDEN,
+            _("Only the user or an administrator may remove this user's authenticator."),
+            kind=ErrorKind.FORBIDDEN,
+        )
+    if not TOTPDevice.objects.filter(user=user).exists():
+        raise AccountError(
+            AccountError.Code.BAD_INPUT,
+            _("This account has no authenticator to remove."),
+            kind=ErrorKind.CONFLICT,
+        )
+    if by_self:
+        two_factor_verify(user=user, token=token, stage="remove")
+    with transaction.atomic():
+        removed = 0
+        for model in (TOTPDevice, StaticDevice):
+            count, _per_model = model.objects.filter(user=user).delete()
+            removed += count
+        audit_record(
+            actor=actor,
+            action="accounts.two_factor_remove",
+            target=user,
+            data={"user": user.username, "by_self": by_self},
+        )
+    return removed

@@ -8,18 +8,22 @@ photos, call one service or selector, and render the result through the projecti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import File, Form, Header, Query, Router
 from ninja import Status as HttpStatus
 from ninja.files import UploadedFile
+from ninja.responses import NinjaJSONEncoder
 
 from civicgrid.accounts.models import Role, User
+from civicgrid.core import readcache
 from civicgrid.core.errors import ErrorKind
 
 from .access import Intent, access_case, access_case_full_or_public
@@ -507,6 +511,8 @@ def follow(request: HttpRequest, number: str) -> CasePublicOut:
 
 # --------------------------------------------------------------------------- public data
 
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
 
 def _not_found(number: str) -> CaseError:
     return CaseError(
@@ -519,30 +525,36 @@ def _not_found(number: str) -> CaseError:
 @public_router.get(
     "/cases", auth=None, response=PublicCasePageOut, summary="Public cases, filtered and paged"
 )
-def public_case_list(
-    request: HttpRequest, filters: Query[PublicCaseFiltersIn]
-) -> PublicCasePageOut:
+def public_case_list(request: HttpRequest, filters: Query[PublicCaseFiltersIn]) -> HttpResponse:
     """Every case anyone may see (not cancelled, in a public category), newest first, in the
     public projection: no reporter, no staff, no notes; anonymous reports' points rounded to
-    about 100 m."""
-    qs = case_filter_public(
-        case_list_public(),
-        state=filters.state,
-        status=filters.status,
-        category=filters.category,
-        area=filters.area,
-        since=filters.since,
-        until=filters.until,
-        bbox=filters.box,
-    )
-    start = (filters.page - 1) * filters.page_size
-    rows = list(qs[start : start + filters.page_size])
-    return PublicCasePageOut(
-        items=[public_case_out(c) for c in rows],
-        count=qs.count(),
-        page=filters.page,
-        page_size=filters.page_size,
-    )
+    about 100 m. The same for every caller, so the answer is kept briefly in the read cache
+    (invalidated by every case write; see ``civicgrid.core.readcache``)."""
+
+    def build() -> bytes:
+        qs = case_filter_public(
+            case_list_public(),
+            state=filters.state,
+            status=filters.status,
+            category=filters.category,
+            area=filters.area,
+            since=filters.since,
+            until=filters.until,
+            bbox=filters.box,
+        )
+        start = (filters.page - 1) * filters.page_size
+        rows = list(qs[start : start + filters.page_size])
+        page = PublicCasePageOut(
+            items=[public_case_out(c) for c in rows],
+            count=qs.count(),
+            page=filters.page,
+            page_size=filters.page_size,
+        )
+        return json.dumps(page.model_dump(), cls=NinjaJSONEncoder).encode("utf-8")
+
+    parts = ("api.public_cases", get_language(), sorted(request.GET.lists()))
+    body = readcache.cached(readcache.CASES, parts, build)
+    return HttpResponse(body, content_type=JSON_CONTENT_TYPE)
 
 
 @public_router.get(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from civicgrid.accounts.models import Role, User
@@ -85,6 +87,61 @@ def case_queue(*, user: User) -> QuerySet[Case]:
     else:
         return Case.objects.none()
     return qs.order_by("deadline_at", "-follower_count", "id")
+
+
+def light_expression(now: dt.datetime) -> SqlCase:
+    """:meth:`Case.light` in SQL, for counting and filtering a queue by light in the database
+    (the two must agree; a test compares them on every kind of case)."""
+    none, red = Value(Light.NONE), Value(Light.RED)
+    return SqlCase(
+        When(Q(deadline_at__isnull=True) | ~Q(status__in=OPEN_STATUSES), then=none),
+        When(is_on_hold=True, is_overdue=True, then=red),
+        When(is_on_hold=True, then=Value(Light.GREEN)),
+        When(deadline_at__lt=now, then=red),
+        When(warning_at__lte=now, then=Value(Light.YELLOW)),
+        default=Value(Light.GREEN),
+        output_field=CharField(),
+    )
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of a work queue: its cases with their light, the count of each light over the
+    whole queue, and where the page is."""
+
+    rows: list[tuple[Case, str]]
+    light_counts: dict[str, int]
+    total: int  # cases under the chosen light (all of them without one)
+    page: int
+    pages: int
+
+
+def case_queue_page(
+    *,
+    user: User,
+    light: str = "",
+    page: int = 1,
+    page_size: int = 50,
+    now: dt.datetime | None = None,
+) -> QueuePage:
+    """A page of the user's queue (:func:`case_queue`), optionally only one light, with the
+    light counts of the whole queue. Two queries whatever the queue's length; a page past the
+    end is the last page."""
+    now = now or timezone.now()
+    qs = case_queue(user=user).annotate(queue_light=light_expression(now))
+    counts = {value: 0 for value in Light.values}
+    for row in qs.order_by().values("queue_light").annotate(n=Count("id")):
+        counts[row["queue_light"]] = row["n"]
+    if light in Light.values:
+        qs = qs.filter(queue_light=light)
+        total = counts[light]
+    else:
+        total = sum(counts.values())
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), pages)
+    start = (page - 1) * page_size
+    rows = [(case, case.queue_light) for case in qs[start : start + page_size]]
+    return QueuePage(rows=rows, light_counts=counts, total=total, page=page, pages=pages)
 
 
 def case_list_for_resident(*, user: User) -> QuerySet[Case]:

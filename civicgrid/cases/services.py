@@ -35,6 +35,7 @@ from civicgrid.accounts.models import (
     Role,
     User,
 )
+from civicgrid.core import readcache
 from civicgrid.core.errors import ErrorKind
 from civicgrid.core.ids import next_daily_sequence
 from civicgrid.core.services import audit_record
@@ -239,6 +240,7 @@ def _write_trace(
     data: dict[str, Any] | None = None,
 ) -> Trace:
     on_time = None if case.deadline_at is None else now <= case.deadline_at
+    readcache.bump(readcache.CASES)  # every step changes what public lists show
     return Trace.objects.create(
         case=case,
         district_code=case.district_code,
@@ -666,8 +668,17 @@ def _create_case(
         **extra,
     )
     _start_step(case, now, step_limit("accept"), _intake_clock(case))
-    case.full_clean(exclude=["submission_key"])
+    # Field checks only (lengths, choices): every input was checked above and the related rows
+    # were read by this module. Uniqueness (the number comes from the daily counter) and the
+    # CHECK constraints are the database's to enforce at INSERT, where a violation rolls the
+    # whole submission back; asking it beforehand cost eight queries per report.
+    case.full_clean(
+        exclude=["submission_key", "number", "category", "cell", "client_key", "reporter"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
     case.save()
+    readcache.bump(readcache.CASES)
     trace = Trace.objects.create(
         case=case,
         district_code=case.district_code,
@@ -1677,6 +1688,7 @@ def _add_follower(case: Case, *, user_id: int, now: dt.datetime) -> bool:
     )
     if created:
         Case.objects.filter(pk=case.pk).update(follower_count=F("follower_count") + 1)
+        readcache.bump(readcache.CASES)
     return created
 
 

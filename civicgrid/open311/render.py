@@ -80,12 +80,26 @@ def respond(
 ) -> HttpResponse:
     """``data`` in the format chosen by the suffix; ``root_tag`` names the XML root (a JSON
     document is ``data`` itself: a top-level array for lists)."""
+    body, content_type = encode(fmt, root_tag, data)
+    return respond_encoded(body, content_type, status=status, headers=headers)
+
+
+def encode(fmt: str, root_tag: str, data: Any) -> tuple[bytes, str]:
+    """``data`` as the body of an answer in ``fmt``, with its content type."""
     if fmt == "json":
-        response = HttpResponse(to_json(data), content_type=JSON_CONTENT_TYPE, status=status)
-    else:
-        response = HttpResponse(
-            to_xml(root_tag, data), content_type=XML_CONTENT_TYPE, status=status
-        )
+        return to_json(data), JSON_CONTENT_TYPE
+    return to_xml(root_tag, data), XML_CONTENT_TYPE
+
+
+def respond_encoded(
+    body: bytes,
+    content_type: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """An answer from a body :func:`encode` made (perhaps earlier, kept in the read cache)."""
+    response = HttpResponse(body, content_type=content_type, status=status)
     for name, value in (headers or {}).items():
         response[name] = value
     return response

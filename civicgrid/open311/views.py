@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -23,6 +24,7 @@ from civicgrid.accounts.services import client_key_authenticate, client_key_thro
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import Source
 from civicgrid.cases.services import case_submit
+from civicgrid.core import readcache
 from civicgrid.core.datetimes import format_w3_datetime
 from civicgrid.core.errors import CivicError, ErrorKind
 
@@ -167,12 +169,27 @@ def requests(request: HttpRequest, fmt: str) -> HttpResponse:
         return _create(request, fmt)
     params.check_jurisdiction(request.GET)
     query = params.parse_request_query(request.GET, now=timezone.now())
-    cases = selectors.request_list(query)
-    data = [
-        mapping.request_fields(c, absolute=request.build_absolute_uri, with_notes=query.extensions)
-        for c in cases
-    ]
-    return render.respond(fmt, "service_requests", data)
+
+    def build() -> tuple[bytes, str]:
+        cases = selectors.request_list(query)
+        absolute = request.build_absolute_uri
+        data = [
+            mapping.request_fields(c, absolute=absolute, with_notes=query.extensions) for c in cases
+        ]
+        return render.encode(fmt, "service_requests", data)
+
+    # The same public list for every caller: kept briefly, keyed by everything it depends on
+    # (the parameters as sent, so a default window keeps its key while it slides).
+    parts = (
+        "open311.requests",
+        fmt,
+        get_language(),
+        request.scheme,
+        request.get_host(),
+        sorted(request.GET.lists()),
+    )
+    body, content_type = readcache.cached(readcache.CASES, parts, build)
+    return render.respond_encoded(body, content_type)
 
 
 def _bad(field: str, message: str) -> Open311Error:

@@ -1,19 +1,25 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import security_views, views
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("accounts/login/", security_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/two-factor/",
+        security_views.two_factor_verify_view,
+        name="two_factor_verify",
+    ),
+    path("accounts/two-factor/setup/", security_views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/security/", security_views.account_security, name="account_security"),
+    path(
+        "accounts/security/remove/",
+        security_views.two_factor_remove_view,
+        name="two_factor_remove",
+    ),
     path("report/", views.report, name="report"),
     path("report/duplicates/", views.report_duplicates, name="report_duplicates"),
     path("report/questions/", views.report_questions, name="report_questions"),

@@ -23,10 +23,12 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -45,16 +47,19 @@ from civicgrid.cases.models import Case, Light, Source
 from civicgrid.cases.photos import CheckedPhoto, check_photo, photo_file_for
 from civicgrid.cases.schemas import sees_personal_data
 from civicgrid.cases.selectors import (
+    QueuePage,
     case_duplicates_nearby,
     case_list_for_resident,
     case_list_public,
     case_pending_requests,
     case_photos,
+    case_queue_page,
     case_timeline,
 )
 from civicgrid.cases.selectors import (
     case_photo as select_case_photo,
 )
+from civicgrid.core import readcache
 from civicgrid.core.errors import ErrorKind
 from civicgrid.geo.selectors import cells_geojson
 
@@ -71,6 +76,7 @@ from .forms import (
 from .steps import available_steps
 
 REPORTER_ROLES = (Role.RESIDENT, Role.GRID_WORKER, Role.OPERATOR)
+QUEUE_PAGE_SIZE = 50
 SOURCE_FOR_ROLE: dict[str, str] = {Role.GRID_WORKER: Source.PATROL, Role.OPERATOR: Source.HOTLINE}
 
 
@@ -120,10 +126,10 @@ def home(request: HttpRequest) -> HttpResponse:
     elif user.role == Role.RESIDENT:
         context["my_cases"] = case_list_for_resident(user=user)[:5]
     else:
-        rows, counts = reads.queue_rows(user=user)
-        context["queue_rows"] = rows[:5]
-        context["queue_count"] = len(rows)
-        context["light_counts"] = [(value, label, counts[value]) for value, label in Light.choices]
+        queue = case_queue_page(user=user, page_size=5)
+        context["queue_rows"] = queue.rows
+        context["queue_count"] = queue.total
+        context["light_counts"] = _light_counts(queue)
         context["notifications"] = notification_list(user=user)[:10]
     return render(request, "web/home.html", context)
 
@@ -146,16 +152,30 @@ def my_cases(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     user = _logged_in(request)
     light = request.GET.get("light", "")
-    rows, counts = reads.queue_rows(user=user, light=light)
-    return render(
-        request,
-        "web/queue.html",
-        {
-            "rows": rows,
-            "light": light if light in Light.values else "",
-            "light_counts": [(value, label, counts[value]) for value, label in Light.choices],
-        },
-    )
+    light = light if light in Light.values else ""
+    page = _page_number(request)
+
+    def table() -> str:
+        queue = case_queue_page(user=user, light=light, page=page, page_size=QUEUE_PAGE_SIZE)
+        context = {"queue": queue, "light": light, "light_counts": _light_counts(queue)}
+        return render_to_string("web/partials/queue_table.html", context)
+
+    # The table is the same until a case changes (or the user's scope does): kept in the read
+    # cache, which every case write invalidates, under everything the queue depends on.
+    scope = (user.pk, user.role, user.organization_id, user.area_code)
+    parts = ("web.queue", *scope, light, page, get_language())
+    html = readcache.cached(readcache.CASES, parts, table)
+    return render(request, "web/queue.html", {"table": mark_safe(html)})  # noqa: S308 (ours)
+
+
+def _page_number(request: HttpRequest) -> int:
+    """``?page=`` as a page number; anything else is the first page (as Paginator.get_page)."""
+    text = request.GET.get("page", "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 1
+
+
+def _light_counts(queue: QueuePage) -> list[tuple[str, str, int]]:
+    return [(value, str(label), queue.light_counts[value]) for value, label in Light.choices]
 
 
 # --------------------------------------------------------------------------- reporting

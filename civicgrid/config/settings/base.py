@@ -5,10 +5,12 @@ See docs/configuration.md for each variable.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -26,6 +28,26 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); any other value stops the start with its name."""
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; it is {value!r}.")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int) -> int:
+    """A whole number of at least ``minimum``; anything else stops the start with its name."""
+    text = (os.environ.get(name) or str(default)).strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number; it is {text!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}; it is {value}.")
+    return value
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
 DEBUG = env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
@@ -40,6 +62,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    # Login throttling and second factors. Before our apps: accounts/admin.py unregisters
+    # django-otp's device admins, which must be registered first.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "civicgrid.core",
     "civicgrid.accounts",
     "civicgrid.geo",
@@ -60,10 +88,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "civicgrid.core.middleware.RequestIdMiddleware",
+    # Staff sessions that still owe their second factor reach only the steps that pay it.
+    "civicgrid.web.middleware.StaffTwoFactorMiddleware",
+    # Last, as django-axes asks: turns a lockout flagged during the request into the answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "civicgrid.config.urls"
@@ -131,6 +165,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
+# The lockout check first (it refuses locked-out username+address pairs before any password is
+# tried), then the usual password check.
+AUTHENTICATION_BACKENDS = [
+    "civicgrid.accounts.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:home"
@@ -190,6 +230,35 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# --- login throttling (django-axes) and staff two-factor (django-otp): docs/security.md -----
+AXES_ENABLED = env_bool("CIVICGRID_LOGIN_LOCKOUT", True)
+# Failed logins of one username from one client address before that pair is locked out.
+AXES_FAILURE_LIMIT = env_int("CIVICGRID_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# The lockout ends this long after the last failed attempt (each attempt while locked restarts it).
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("CIVICGRID_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Username AND address together: an attacker cannot lock a person out from elsewhere, and a
+# shared office address does not lock out every colleague.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "civicgrid.accounts.lockout.client_ip"
+# The login page, the token endpoint and the admin answer a lockout with 429 and a translated
+# message; the first refusal of each lockout is audited.
+AXES_LOCKOUT_CALLABLE = "civicgrid.web.security_views.login_lockout"
+AXES_VERBOSE = False
+# Proxies in front of the app that append to X-Forwarded-For (1 behind the nginx of
+# docs/deployment.md). 0 uses the socket's address; a wrong count lets clients choose theirs.
+CIVICGRID_TRUSTED_PROXY_COUNT = env_int("CIVICGRID_TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# "required": every staff account (all roles but resident, and anyone who may enter the admin)
+# must pass a TOTP code after the password, enrolling at first login; "optional": staff who
+# enrolled pass a code, others log in with the password; "off": no second factor. Bearer-token
+# API calls are never asked (a token is issued only after a full login and is itself the key).
+CIVICGRID_STAFF_2FA = env_choice("CIVICGRID_STAFF_2FA", "optional", ("required", "optional", "off"))
+OTP_TOTP_ISSUER = os.environ.get("CIVICGRID_OTP_ISSUER", "civicgrid")
+# Wrong codes: 1, 2, 4, 8… seconds before the next code is looked at.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
 # --- logging: JSON lines with request ids ------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -207,6 +276,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django_tasks_db": {"level": "WARNING"},
+        # django-axes logs every login at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -228,6 +299,10 @@ CIVICGRID_MAX_EXTENSIONS = int(os.environ.get("CIVICGRID_MAX_EXTENSIONS", "2"))
 # Periodic work of the embedded worker (seconds).
 CIVICGRID_SWEEP_INTERVAL_S = int(os.environ.get("CIVICGRID_SWEEP_INTERVAL_S", "60"))
 CIVICGRID_SEAL_INTERVAL_S = int(os.environ.get("CIVICGRID_SEAL_INTERVAL_S", "2"))
+# A task left running this many seconds by a worker that is gone is queued again (workers on
+# the same host are seen gone at once); keep it well above the longest task. See
+# civicgrid/core/task_recovery.py.
+CIVICGRID_TASK_LEASE_SECONDS = int(os.environ.get("CIVICGRID_TASK_LEASE_SECONDS", "600"))
 # Jobs of the embedded worker's scheduler: (dotted path to a plain callable, interval seconds).
 CIVICGRID_PERIODIC_JOBS = [
     ("civicgrid.core.services.audit_seal", CIVICGRID_SEAL_INTERVAL_S),
@@ -240,6 +315,11 @@ CIVICGRID_DISTRICT_CODE = os.environ.get("CIVICGRID_DISTRICT_CODE", "110105")
 CIVICGRID_STEP_LIMITS: dict[str, int] = {}
 # How often (seconds) a process checks whether the grid changed and its lookup index is stale.
 CIVICGRID_GEO_CACHE_CHECK_S = float(os.environ.get("CIVICGRID_GEO_CACHE_CHECK_S", "1"))
+# Seconds a public list answer (Open311 GET requests, /api/v1/public/cases) stays in the read
+# cache (civicgrid/core/readcache.py). Every case write invalidates it at once in the process
+# that wrote, and in every process when the cache is shared (CIVICGRID_CACHE_URL); other
+# processes of a per-process cache see a change within this many seconds. 0 turns it off.
+CIVICGRID_PUBLIC_CACHE_SECONDS = env_int("CIVICGRID_PUBLIC_CACHE_SECONDS", 10, minimum=0)
 # Open311 GeoReport v2 (/open311/v2/). The jurisdiction_id accepted besides an empty one; empty
 # here accepts the district code (CIVICGRID_DISTRICT_CODE). Contact and key_service are the
 # discovery texts; empty ones fall back to a translated default.

@@ -7,7 +7,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env_bool, env_list
+from .base import env_bool, env_choice, env_list
 
 DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -28,3 +28,5 @@ STORAGES = {
 }
 # Load-balancer probes and the metrics scraper talk plain HTTP to each process.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Staff pass a TOTP code after the password (docs/security.md); "optional" or "off" only by choice.
+CIVICGRID_STAFF_2FA = env_choice("CIVICGRID_STAFF_2FA", "required", ("required", "optional", "off"))

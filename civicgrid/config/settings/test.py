@@ -23,3 +23,6 @@ if not os.environ.get("DATABASE_URL"):
         or str(Path(tempfile.gettempdir()) / f"civicgrid-test-{os.getpid()}.sqlite3")
     }
 LANGUAGE_CODE = "en"
+# Tests roll the database back between them but share the process's memory cache: a cached
+# public list would outlive its test. The read cache's own tests turn it on.
+CIVICGRID_PUBLIC_CACHE_SECONDS = 0
