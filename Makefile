@@ -103,6 +103,9 @@ BENCH_ARGS ?=
 bench: install-dev  ## benchmarks with ratios; bench/results/latest.json and latest.md
 	$(PY) -m bench.geo_locate --points 1000000
 	$(PY) -m bench.http_bench --db sqlite --db postgres $(BENCH_ARGS)
+	@# whole case loops through the JSON API (cases/s, p50/p99 per step); a failed step exits 1,
+	@# the report still runs and shows it. Options: make bench WORKFLOW_ARGS="--cases 50".
+	-$(PY) -m bench.workflow_bench --db sqlite --db postgres $(WORKFLOW_ARGS)
 	$(PY) -m bench.report
 
 # The long reliability runs at the issue's full size (PostgreSQL at SOAK_DATABASE_URL; figures in
@@ -112,6 +115,9 @@ soak: install-dev browser  ## proofs at full size: races, retries, fuzzing (figu
 	CIVICGRID_PROOF_SCALE=full CIVICGRID_FUZZ_EXAMPLES=100 DATABASE_URL=$(SOAK_DATABASE_URL) \
 	  $(PY) -m pytest tests/test_proof_concurrency.py tests/test_proof_idempotency.py \
 	  tests/test_schemathesis.py -p no:cacheprovider -q $(PYTEST_ARGS)
+	@# 100 clients for 60 s against gunicorn: no 5xx, every acknowledged write in the database.
+	$(PY) -m bench.load_proof --db sqlite --clients 100 --seconds 60
+	$(PY) -m bench.load_proof --db postgres --clients 100 --seconds 60
 
 clean:
 	rm -rf $(VENV) var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -62,7 +62,15 @@ def main(argv: list[str] | None = None) -> int:
             actor=None, organization=org, name="bench", rate_per_minute=100_000, raw_key=raw_key
         )
     tokens = {}
-    for username in ("operator", "leader", "dispatcher", "handler", "gridworker", "admin"):
+    for username in (
+        "operator",
+        "leader",
+        "dispatcher",
+        "handler",
+        "gridworker",
+        "admin",
+        "resident",  # reports and rates in bench.workflow_bench and bench.load_proof
+    ):
         user = User.objects.get(username=username)
         _token, raw = api_token_issue(actor=None, user=user, name="bench")
         tokens[username] = raw

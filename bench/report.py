@@ -3,8 +3,11 @@
     .venv/bin/python -m bench.report
 
 Each row: benchmark, figure, limit, ratio, target, pass. Rows come from ``geo_locate.json``
-(locate_many against the raw STRtree query, target ≥ 0.8) and ``http_<db>.json`` (the HTTP
-scenarios against the bare view). A missing file is reported as a missing row, not skipped.
+(locate_many against the raw STRtree query, target ≥ 0.8), ``http_<db>.json`` (the HTTP
+scenarios against the bare view) and ``workflow_<db>.json`` (whole case loops through the JSON
+API: cases/s with no limit or ratio target, "—"; it passes when no request failed; the p50/p99
+of every step are listed below the table and kept under ``workflow`` in ``latest.json``). A
+missing file is reported as a missing row, not skipped.
 """
 
 from __future__ import annotations
@@ -45,11 +48,50 @@ def _http_rows(db: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "detail"} for row in result["rows"]]
 
 
+def _workflow(db: str) -> dict[str, Any] | None:
+    path = RESULTS / f"workflow_{db}.json"
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def _workflow_rows(db: str) -> list[dict[str, Any]]:
+    result = _workflow(db)
+    if result is None:
+        return [
+            {"benchmark": f"workflow_loop ({db})", "missing": f"workflow_{db}.json", "pass": False}
+        ]
+    return list(result["rows"])
+
+
+def _workflow_summary(db: str) -> dict[str, Any] | None:
+    result = _workflow(db)
+    if result is None:
+        return None
+    keys = ("cases_per_s", "cases_done", "cases_failed", "errors", "seconds", "concurrency")
+    return {
+        **{k: result[k] for k in keys},
+        "steps": {
+            name: {"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"], "requests": s["requests"]}
+            for name, s in result["steps"].items()
+        },
+    }
+
+
 def build() -> dict[str, Any]:
-    rows = _geo_rows() + _http_rows("sqlite") + _http_rows("postgres")
+    rows = (
+        _geo_rows()
+        + _http_rows("sqlite")
+        + _http_rows("postgres")
+        + _workflow_rows("sqlite")
+        + _workflow_rows("postgres")
+    )
+    workflow = {db: _workflow_summary(db) for db in ("sqlite", "postgres")}
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "rows": rows,
+        "workflow": {db: w for db, w in workflow.items() if w is not None},
         "all_pass": all(r.get("pass") for r in rows),
     }
 
@@ -72,6 +114,17 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {row['benchmark']} | {row['figure']} {unit} | {row['limit']} | {row['ratio']} "
             f"| {row['target']} | {'yes' if row['pass'] else 'NO'} |"
         )
+    for db, flow in report.get("workflow", {}).items():
+        lines += [
+            "",
+            f"Workflow steps ({db}): {flow['cases_done']} cases in {flow['seconds']} s, "
+            f"{flow['concurrency']} concurrent loops, {flow['errors']} failed requests.",
+            "",
+            "| step | requests | p50 ms | p99 ms |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, step in flow["steps"].items():
+            lines.append(f"| {name} | {step['requests']} | {step['p50_ms']} | {step['p99_ms']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -109,7 +110,7 @@ class QueuePage:
     """One page of a work queue: its cases with their light, the count of each light over the
     whole queue, and where the page is."""
 
-    rows: list[tuple[Case, str]]
+    rows: Sequence[tuple[Case, str]]
     light_counts: dict[str, int]
     total: int  # cases under the chosen light (all of them without one)
     page: int

@@ -95,7 +95,7 @@ def cached[T](scope: str, parts: Iterable[Any], build: Callable[[], T]) -> T:
         logger.warning("Read cache unavailable for %s", scope, exc_info=True)
         return build()
     if hit is not None:
-        return hit  # type: ignore[no-any-return]
+        return hit
     value = build()
     try:
         cache.set(key, value, timeout=ttl)

@@ -39,6 +39,9 @@ OPEN311_STATUS: dict[str, str] = {
 }
 
 Absolute = Callable[[str], str]  # a site path → an absolute URL (request.build_absolute_uri)
+# Enum ``.values`` builds a new list on every access: once here, not once per listed request.
+_ACTIONS = frozenset(Action.values)
+_CANCEL_REASONS = frozenset(CancelReason.values)
 
 
 def open311_status(status: str) -> str:
@@ -110,10 +113,10 @@ def definition_fields(category: Category) -> dict[str, Any]:
 def status_notes(case: Case) -> str:
     """Why the case is where it is: for a cancelled case the reason, else the label of its
     latest step (``open311_last_action``, annotated by the selector)."""
-    if case.status == Status.CANCELLED and case.cancel_reason in CancelReason.values:
+    if case.status == Status.CANCELLED and case.cancel_reason in _CANCEL_REASONS:
         return str(CancelReason(case.cancel_reason).label)
     action = getattr(case, "open311_last_action", None)
-    if action in Action.values:
+    if action in _ACTIONS:
         return str(Action(action).label)
     return ""
 
@@ -172,7 +175,7 @@ def note_fields(trace: Trace) -> dict[str, Any]:
         "datetime": format_w3_datetime(trace.finished_at),
         "status": open311_status(trace.to_status),
         "action": trace.action,
-        "summary": str(Action(trace.action).label) if trace.action in Action.values else "",
+        "summary": str(Action(trace.action).label) if trace.action in _ACTIONS else "",
         "agency": unit_name(trace.unit),
     }
 

@@ -125,22 +125,28 @@ TEMPLATES = [
 # --- database: SQLite in WAL mode by default, PostgreSQL through DATABASE_URL -----------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# SQLite, however it is named: WAL lets readers run beside one writer; writers queue behind the
+# busy timeout instead of failing, and IMMEDIATE takes the write lock when a transaction starts
+# (no deadlock between two readers that both turn writer). Options given in a sqlite
+# DATABASE_URL's query string win over these.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {
+            **SQLITE_OPTIONS,
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "civicgrid.sqlite3"),
-            "OPTIONS": {
-                # WAL lets readers run beside one writer; writers queue behind the busy timeout
-                # instead of failing, and IMMEDIATE takes the write lock when a transaction starts.
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                ),
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
