@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         bulk_cases(count=missing)
         timings["bulk_s"] = time.perf_counter() - started
+        # Planner statistics, as a database that has been running has them (autovacuum on
+        # PostgreSQL): without them a fresh bulk load gets plans no deployment would see.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
     raw_key = "bench-open311-key-loopback-only"  # benchmark databases only
     if not ClientKey.objects.filter(key_hash=token_hash(raw_key)).exists():

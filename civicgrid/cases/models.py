@@ -426,7 +426,10 @@ class Trace(models.Model):
         verbose_name_plural = _("traces")
         ordering = ["finished_at", "id"]
         indexes = [
-            models.Index(fields=["case", "id"], name="trace_case"),
+            # A case's steps in order, and its latest step (Open311 status_notes), straight
+            # from the index: without finished_at in it PostgreSQL may walk the whole
+            # finished_at index backwards looking for one case's rows.
+            models.Index(fields=["case", "finished_at", "id"], name="trace_case_time"),
             models.Index(fields=["action", "finished_at"], name="trace_action_time"),
         ]
 
