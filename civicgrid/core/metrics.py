@@ -9,8 +9,8 @@ Two kinds of numbers:
   ``--workers 1 --threads 8`` per container or pod, scaled by adding pods) for exact totals;
   with several gunicorn workers behind one address, each scrape shows one worker's counters.
 - **Gauges** read from the database at scrape time, so they are the same whichever process
-  answers: ``civicgrid_tasks_queued``, ``civicgrid_audit_unsealed`` and
-  ``civicgrid_audit_oldest_unsealed_seconds`` are core's; other apps add theirs with
+  answers: ``civicgrid_tasks_queued``, ``civicgrid_tasks_stuck``, ``civicgrid_audit_unsealed``
+  and ``civicgrid_audit_oldest_unsealed_seconds`` are core's; other apps add theirs with
   :func:`register_gauge` from their ``AppConfig.ready()`` (core imports no app above it, so
   the case gauges are registered by the cases app).
 
@@ -232,6 +232,12 @@ def _tasks_queued() -> int:
     return DBTaskResult.objects.ready().count()
 
 
+def _tasks_stuck() -> int:
+    from .task_recovery import stuck_task_count
+
+    return stuck_task_count()
+
+
 def _audit_unsealed() -> int:
     from .models import AuditRecord
 
@@ -258,6 +264,12 @@ register_gauge(
     "civicgrid_tasks_queued",
     "Tasks waiting in the database task queue and due to run now.",
     _tasks_queued,
+)
+register_gauge(
+    "civicgrid_tasks_stuck",
+    "Tasks marked running for longer than the lease (CIVICGRID_TASK_LEASE_SECONDS): their"
+    " worker died and no worker has put them back in the queue yet.",
+    _tasks_stuck,
 )
 register_gauge(
     "civicgrid_audit_unsealed",

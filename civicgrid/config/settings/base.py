@@ -308,7 +308,7 @@ CIVICGRID_SEAL_INTERVAL_S = int(os.environ.get("CIVICGRID_SEAL_INTERVAL_S", "2")
 # A task left running this many seconds by a worker that is gone is queued again (workers on
 # the same host are seen gone at once); keep it well above the longest task. See
 # civicgrid/core/task_recovery.py.
-CIVICGRID_TASK_LEASE_SECONDS = int(os.environ.get("CIVICGRID_TASK_LEASE_SECONDS", "600"))
+CIVICGRID_TASK_LEASE_SECONDS = env_int("CIVICGRID_TASK_LEASE_SECONDS", 600, minimum=1)
 # Jobs of the embedded worker's scheduler: (dotted path to a plain callable, interval seconds).
 CIVICGRID_PERIODIC_JOBS = [
     ("civicgrid.core.services.audit_seal", CIVICGRID_SEAL_INTERVAL_S),
