@@ -133,6 +133,8 @@ def _photos(files: Sequence[UploadedFile] | None, *, field: str) -> list[Checked
 
 
 def _detail(case: Case, viewer: User) -> CaseDetailOut:
+    """The full record as ``viewer`` may see it. A step answers with the case its service
+    returns: the row it locked and updated, with the joins the answer renders."""
     return case_detail_out(
         case,
         viewer=viewer,
@@ -240,7 +242,7 @@ def case_photo_file(request: HttpRequest, number: str, photo_id: int) -> FileRes
 def case_timeline_view(request: HttpRequest, number: str) -> list[TraceOut]:
     actor = _actor(request)
     case = access_case(actor=actor, case_ref=number, intent=Intent.VIEW)
-    return [trace_out(t, viewer=actor) for t in case_timeline(case=case)]
+    return [trace_out(t, viewer=actor, case_number=case.number) for t in case_timeline(case=case)]
 
 
 # --------------------------------------------------------------------------- submission
@@ -359,9 +361,8 @@ def transfer(request: HttpRequest, number: str, payload: TransferIn) -> CaseDeta
 @router.post("/cases/{number}/return-request", response=CaseDetailOut, summary="Not ours")
 def return_request(request: HttpRequest, number: str, payload: ReasonIn) -> CaseDetailOut:
     actor, case = _act(request, number)
-    case_return_request(actor=actor, case=case, reason=payload.reason)
-    case.refresh_from_db()
-    return _detail(case, actor)
+    req = case_return_request(actor=actor, case=case, reason=payload.reason)
+    return _detail(req.case, actor)
 
 
 @router.post("/cases/{number}/return-decision", response=CaseDetailOut, summary="Decide return")
@@ -396,11 +397,10 @@ def process(
 @router.post("/cases/{number}/extension-request", response=CaseDetailOut, summary="More time")
 def extension_request(request: HttpRequest, number: str, payload: ExtensionIn) -> CaseDetailOut:
     actor, case = _act(request, number)
-    case_extension_request(
+    req = case_extension_request(
         actor=actor, case=case, extra_minutes=payload.extra_minutes, reason=payload.reason
     )
-    case.refresh_from_db()
-    return _detail(case, actor)
+    return _detail(req.case, actor)
 
 
 @router.post("/cases/{number}/extension-decision", response=CaseDetailOut, summary="Decide")
@@ -413,9 +413,8 @@ def extension_decision(request: HttpRequest, number: str, payload: DecisionIn) -
 @router.post("/cases/{number}/hold-request", response=CaseDetailOut, summary="Pause the clock")
 def hold_request(request: HttpRequest, number: str, payload: ReasonIn) -> CaseDetailOut:
     actor, case = _act(request, number)
-    case_hold_request(actor=actor, case=case, reason=payload.reason)
-    case.refresh_from_db()
-    return _detail(case, actor)
+    req = case_hold_request(actor=actor, case=case, reason=payload.reason)
+    return _detail(req.case, actor)
 
 
 @router.post("/cases/{number}/hold-decision", response=CaseDetailOut, summary="Decide a hold")
@@ -459,7 +458,7 @@ def check(
 @router.post("/cases/{number}/rate", response=CaseDetailOut, summary="Rate (reporter)")
 def rate(request: HttpRequest, number: str, payload: RateIn) -> CaseDetailOut:
     actor, case = _act(request, number)
-    case_rate(
+    rating = case_rate(
         actor=actor,
         case=case,
         satisfaction=payload.satisfaction,
@@ -467,8 +466,7 @@ def rate(request: HttpRequest, number: str, payload: RateIn) -> CaseDetailOut:
         contacted=payload.contacted,
         comment=payload.comment,
     )
-    case.refresh_from_db()
-    return _detail(case, actor)
+    return _detail(rating.case, actor)
 
 
 @router.post("/cases/{number}/self-handle", response=CaseDetailOut, summary="Fix on the spot")

@@ -412,11 +412,12 @@ def case_public_out(case: Case) -> CasePublicOut:
     )
 
 
-def photo_out(photo: CasePhoto) -> PhotoOut:
+def photo_out(photo: CasePhoto, *, case_number: str) -> PhotoOut:
+    """``case_number`` is the photo's case's: passed in so that no photo loads its case."""
     return PhotoOut(
         id=photo.pk,
         stage=photo.stage,
-        url=f"/api/v1/cases/{photo.case.number}/photos/{photo.pk}",
+        url=f"/api/v1/cases/{case_number}/photos/{photo.pk}",
         width=photo.width,
         height=photo.height,
         uploaded_at=photo.uploaded_at,
@@ -467,7 +468,7 @@ def case_detail_out(
         if case.duplicate_of_id and case.duplicate_of
         else None,
         is_self_handled=case.is_self_handled,
-        photos=[photo_out(p) for p in photos],
+        photos=[photo_out(p, case_number=case.number) for p in photos],
         pending_requests=[request_out(r) for r in pending],
         rating=(
             RatingOut(
@@ -484,7 +485,8 @@ def case_detail_out(
     )
 
 
-def trace_out(trace: Trace, *, viewer: User) -> TraceOut:
+def trace_out(trace: Trace, *, viewer: User, case_number: str) -> TraceOut:
+    """One step of a case's history; ``case_number`` is the trace's case's (for photo links)."""
     actor = None
     if viewer.is_staff_role and trace.actor is not None:
         actor = str(trace.actor)
@@ -500,7 +502,7 @@ def trace_out(trace: Trace, *, viewer: User) -> TraceOut:
         deadline_at=trace.deadline_at,
         finished_at=trace.finished_at,
         on_time=trace.on_time,
-        photos=[photo_out(p) for p in trace.photos.all()],
+        photos=[photo_out(p, case_number=case_number) for p in trace.photos.all()],
     )
 
 

@@ -219,13 +219,30 @@ def _require_status(case: Case, *statuses: str) -> None:
         )
 
 
+# What callers render from the case a service returns (the API answers with the full record):
+# read with the case (under the lock in a step) so that no answer loads them one by one.
+_ANSWER_JOINS = ("cell", "category", "unit", "rating")
+
+
 def _lock(case: Case) -> Case:
-    """Re-read the case under a row lock; the state checks run on this fresh copy."""
+    """Re-read the case under a row lock; the state checks run on this fresh copy.
+
+    Only the case row is locked (``of=("self",)``). The joined rows come from the statement's
+    snapshot: on PostgreSQL a lock that had to wait sees the case row as the other transaction
+    left it, but not rows that transaction added elsewhere (a rating). So state checks read the
+    case's own columns; the joins are for rendering and for checks that cannot change under the
+    lock (the rating is only written by :func:`case_rate`, which also moves the case).
+    """
     return (
-        Case.objects.select_for_update(of=("self",))
-        .select_related("cell", "category", "unit")
-        .get(pk=case.pk)
+        Case.objects.select_for_update(of=("self",)).select_related(*_ANSWER_JOINS).get(pk=case.pk)
     )
+
+
+def _rating_of(case: Case) -> Rating | None:
+    try:
+        return case.rating
+    except Rating.DoesNotExist:
+        return None
 
 
 def _write_trace(
@@ -284,8 +301,11 @@ def _move(
     extra_fields: Sequence[str] = (),
     data: dict[str, Any] | None = None,
     trace_unit: Organization | None = None,
+    starts_disposal: bool = False,
 ) -> Trace:
-    """Close the current step (trace row), enter ``to_status`` and start its clock."""
+    """Close the current step (trace row), enter ``to_status`` and start its clock, in one
+    UPDATE of the case. ``starts_disposal``: the new step is the unit's disposal, whose
+    deadline is also kept as ``disposal_deadline_at``."""
     from_status = case.status
     case.status = to_status
     trace = _write_trace(
@@ -300,7 +320,11 @@ def _move(
     )
     case.updated_at = now
     _start_step(case, now, next_limit, next_clock or _intake_clock(case))
-    case.save(update_fields=[*CASE_FIELDS_MOVED, *extra_fields])
+    fields = [*CASE_FIELDS_MOVED, *extra_fields]
+    if starts_disposal:
+        case.disposal_deadline_at = case.deadline_at
+        fields.append("disposal_deadline_at")
+    case.save(update_fields=fields)
     audit_record(
         actor=actor,
         action=f"case.{action}",
@@ -477,18 +501,17 @@ def route_case(case: Case) -> Organization | None:
     Order: the rule for (cell, category), the category-wide rule, the category's default unit,
     then the nearest ancestor category's default unit. ``None`` leaves the choice to the
     dispatcher.
+
+    The two rules are read in one query: there is at most one of each (unique constraints),
+    and the cell's rule sorts first.
     """
+    cells = Q(cell__isnull=True)
     if case.cell_id:
-        rule = (
-            RoutingRule.objects.filter(cell_id=case.cell_id, category_id=case.category_id)
-            .select_related("unit")
-            .first()
-        )
-        if rule:
-            return rule.unit
+        cells |= Q(cell_id=case.cell_id)
     rule = (
-        RoutingRule.objects.filter(cell__isnull=True, category_id=case.category_id)
+        RoutingRule.objects.filter(cells, category_id=case.category_id)
         .select_related("unit")
+        .order_by(F("cell_id").asc(nulls_last=True))
         .first()
     )
     if rule:
@@ -518,6 +541,11 @@ def disposal_limit(case: Case) -> tuple[int, str]:
 class Submission:
     case: Case
     created: bool
+
+
+def _submitted(submission_key: str) -> Case | None:
+    """The case an earlier submission with this key created, with what its answer renders."""
+    return Case.objects.select_related(*_ANSWER_JOINS).filter(submission_key=submission_key).first()
 
 
 def case_submit(
@@ -557,7 +585,7 @@ def case_submit(
     if submission_key is not None:
         submission_key = submission_key.strip()[:80] or None
         if submission_key:
-            existing = Case.objects.filter(submission_key=submission_key).first()
+            existing = _submitted(submission_key)
             if existing is not None:
                 return Submission(existing, False)
     public_only = source in (Source.RESIDENT, Source.OPEN311)
@@ -610,7 +638,7 @@ def case_submit(
             )
     except IntegrityError:
         if submission_key:
-            existing = Case.objects.filter(submission_key=submission_key).first()
+            existing = _submitted(submission_key)
             if existing is not None:
                 return Submission(existing, False)
         raise
@@ -960,7 +988,7 @@ def case_dispatch(
     text = _clean_text(note, field="note", max_length=MAX_NOTE, required=False)
     is_transfer = case.first_unit_id is not None and case.first_unit_id != target.pk
     data: dict[str, Any] = {"unit": target.code}
-    extra = ["unit", "dispatched_at", "disposal_deadline_at"]
+    extra = ["unit", "dispatched_at"]
     if is_transfer:
         why = _clean_text(reason, field="reason", max_length=MAX_NOTE, required=True)
         _check_transfer_allowed(actor, case)
@@ -987,9 +1015,8 @@ def case_dispatch(
         extra_fields=extra,
         data=data,
         trace_unit=target,
+        starts_disposal=True,
     )
-    case.disposal_deadline_at = case.deadline_at
-    case.save(update_fields=["disposal_deadline_at"])
     return case
 
 
@@ -1031,9 +1058,8 @@ def case_transfer(*, actor: User, case: Case, unit: Organization | str | int, re
         extra_fields=["unit", "transfer_count", "dispatched_at"],
         data={"from_unit": previous.code if previous else "", "unit": target.code},
         trace_unit=target,
+        starts_disposal=True,
     )
-    case.disposal_deadline_at = case.deadline_at
-    case.save(update_fields=["disposal_deadline_at"])
     CaseRequest.objects.filter(
         case=case, state=RequestState.PENDING, kind=RequestKind.RETURN
     ).update(state=RequestState.REJECTED, decided_by=actor, decided_at=now, decision_note=why)
@@ -1525,9 +1551,8 @@ def case_check_finish(
             next_clock=clock,
             note=text,
             extra_fields=["rework_count", "dispatched_at", "processed_at"],
+            starts_disposal=True,
         )
-        case.disposal_deadline_at = case.deadline_at
-        case.save(update_fields=["disposal_deadline_at"])
     _attach_photos(case, photos=photos, stage=PhotoStage.CHECK, trace=trace, actor=actor, now=now)
     return case
 
@@ -1548,7 +1573,9 @@ def case_rate(
     if not is_reporter:
         _require_role(actor, Role.OPERATOR)
         _require_area(actor, case)
-    if Rating.objects.filter(case=case).exists():
+    # The rating was read with the lock; a rating written while this step waited for the lock
+    # may be missing from that read, but its case is then evaluated already.
+    if _rating_of(case) is not None or case.status == Status.EVALUATED:
         raise CaseError(
             CaseError.Code.ALREADY_RATED,
             _("This case has already been rated."),
@@ -1568,7 +1595,9 @@ def case_rate(
         rated_by=actor,
         rated_at=now,
     )
-    rating.full_clean(exclude=["case"])
+    # Field checks only: the case is the locked row and the rater the authenticated actor;
+    # the database's foreign keys still hold at INSERT.
+    rating.full_clean(exclude=["case", "rated_by"])
     rating.save()
     _move(
         case,
@@ -1714,7 +1743,8 @@ def case_follow(*, actor: User, case: Case) -> Case:
             kind=ErrorKind.CONFLICT,
         )
     audit_record(actor=actor, action="case.follow", target=case, data={"number": case.number})
-    case.refresh_from_db(fields=["follower_count"])
+    # The row is locked, so no other writer moved the count since it was read: one more now.
+    case.follower_count += 1
     return case
 
 
