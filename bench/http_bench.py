@@ -307,6 +307,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--profile-requests",
+        type=int,
+        default=200,
+        help="requests per profile of a scenario below target (0: no profiles)",
+    )
     args = parser.parse_args(argv)
     if (
         args.cases < 0
@@ -314,15 +320,67 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or args.seconds <= 0
         or args.requests < 1
         or args.clients < 1
+        or args.profile_requests < 0
     ):
         parser.error("--cases ≥ 0, --demo-cases ≥ 1, --seconds > 0, --requests ≥ 1, --clients ≥ 1")
     return args
+
+
+def profile_misses(
+    db: str,
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    *,
+    results: Path = RESULTS,
+    var: Path = VAR,
+) -> None:
+    """For every scenario below its target, a pyinstrument profile next to the results
+    (``bench.profile_views``: the same requests in-process), with the read cache on as measured
+    and, for the cached reads, off too (what a cache miss costs). The paths go into the row."""
+    for row in result["rows"]:
+        name = row["benchmark"].split(" (")[0]
+        if row["pass"] or name not in TARGETS:
+            continue
+        row["profiles"] = []
+        for cache in (True, False):
+            command = [
+                sys.executable,
+                "-m",
+                "bench.profile_views",
+                "--db",
+                db,
+                "--cases",
+                str(args.cases),
+                "--demo-cases",
+                str(args.demo_cases),
+                "--scenario",
+                name,
+                "--requests",
+                str(args.profile_requests),
+                "--var",
+                str(var),
+                "--results",
+                str(results),
+            ]
+            if not cache:
+                command.append("--no-cache")
+            out = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800
+            )
+            lines = out.stdout.strip().splitlines()
+            if out.returncode == 0 and lines:
+                row["profiles"].append({"path": lines[0], "summary": lines[-1]})
+            else:
+                row["profiles"].append({"error": (out.stderr or out.stdout)[-500:]})
+    (results / f"http_{db}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for db in args.db or ["sqlite", "postgres"]:
         result = run_db(db, args)
+        if args.profile_requests:
+            profile_misses(db, args, result)
         for row in result["rows"]:
             mark = "PASS" if row["pass"] else "MISS"
             print(

@@ -35,16 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--no-cache", action="store_true", help="read cache off")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--var", type=Path, default=VAR, help="SQLite files and media")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.cases < 0 or args.demo_cases < 1:
         parser.error("--requests ≥ 1, --cases ≥ 0, --demo-cases ≥ 1")
 
-    url = database_url(args.db, args.cases)
-    creds = prepare(url, args.cases, args.demo_cases, VAR)
+    url = database_url(args.db, args.cases, args.var)
+    creds = prepare(url, args.cases, args.demo_cases, args.var)
     factories = scenarios(creds)
     if args.scenario not in factories:
         parser.error(f"--scenario must be one of {', '.join(sorted(factories))}")
-    os.environ.update(_env(url, VAR))
+    os.environ.update(_env(url, args.var))
     if args.no_cache:
         os.environ["CIVICGRID_PUBLIC_CACHE_SECONDS"] = "0"
     os.environ["CIVICGRID_LOG_LEVEL"] = "WARNING"

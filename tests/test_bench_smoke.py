@@ -58,6 +58,19 @@ def test_http_benchmarks_run_at_a_tiny_size(
     assert out["cases"] >= 200
     saved = json.loads((results / "http_sqlite.json").read_text())
     assert saved["rows"] == out["rows"]
+    # and a scenario below its target gets its profiles (cache on and off) next to the results
+    row = next(r for r in out["rows"] if r["benchmark"] == "queue_page (sqlite)")
+    row["pass"] = False  # whatever it measured at this size
+    profile_args = http_bench.parse_args(
+        ["--cases", "200", "--demo-cases", "10", "--profile-requests", "3"]
+    )
+    http_bench.profile_misses("sqlite", profile_args, out, results=results, var=tmp_path / "var")
+    profiles = row["profiles"]
+    assert [("error" in p) for p in profiles] == [False, False], profiles
+    assert Path(profiles[0]["path"]).name == "profile_queue_page_sqlite.txt"
+    assert Path(profiles[1]["path"]).name == "profile_queue_page_sqlite_nocache.txt"
+    assert "queue_page on sqlite, 3 requests" in Path(profiles[1]["path"]).read_text()
+    assert Path(profiles[1]["path"]).with_suffix(".html").exists()
     # and the merged report renders with this file
     monkeypatch.setattr(report, "RESULTS", results)
     merged = report.build()
