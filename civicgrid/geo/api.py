@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from civicgrid.accounts.api import ErrorOut
+
 from .models import CellType, GridCell
 from .schemas import (
     CellCollectionOut,
@@ -38,7 +40,7 @@ def cell_feature_out(cell: GridCell) -> CellFeatureOut:
 @router.get(
     "/cells",
     auth=None,
-    response=CellCollectionOut,
+    response={200: CellCollectionOut, 400: ErrorOut},
     summary="Grid cells as a GeoJSON FeatureCollection",
 )
 def public_cells(request: HttpRequest, filters: Query[CellFiltersIn]) -> CellCollectionOut:

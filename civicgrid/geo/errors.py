@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from civicgrid.core.errors import CivicError
 
@@ -37,3 +38,24 @@ class GeoError(CivicError):
         BAD_DATES = "geo.bad_dates"
         MEMBER_OVERLAP = "geo.member_overlap"
         ALREADY_ENDED = "geo.already_ended"
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """``value`` as text for a message, at most ``limit`` characters, never raising.
+
+    Input read from a file can be anything: an integer too long to print (Python refuses more
+    than 4300 digits), a structure nested too deeply, a NUL or a lone surrogate that would
+    break a terminal or a log line. Such a value is named by its type, and characters that
+    cannot be shown are written as escapes (``\\x00``, ``\\ud800``).
+    """
+    try:
+        text = str(value)
+    except (ValueError, RecursionError):
+        text = type(value).__name__
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+
+
+def unstorable(text: str) -> bool:
+    """True when ``text`` holds a character no database here can store: NUL (PostgreSQL
+    refuses it in text) or a lone surrogate (not encodable as UTF-8)."""
+    return "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text)

@@ -17,7 +17,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from .errors import GeoError
+from .errors import GeoError, excerpt
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 
@@ -52,7 +52,13 @@ def _position(value: Any, where: str) -> list[float]:
             GeoError.Code.NOT_A_NUMBER,
             _("%(where)s: coordinates must be numbers.") % {"where": where},
         )
-    floats = [float(v) for v in value]
+    try:
+        floats = [float(v) for v in value]
+    except OverflowError:  # an integer beyond any float (JSON allows 1000 digits)
+        raise _Invalid(
+            GeoError.Code.OUT_OF_RANGE,
+            _("%(where)s: a coordinate is far outside -180..180.") % {"where": where},
+        ) from None
     if not all(math.isfinite(v) for v in floats):
         raise _Invalid(
             GeoError.Code.NOT_A_NUMBER,
@@ -120,7 +126,7 @@ def check_polygon(geometry: Any) -> tuple[dict[str, Any], BaseGeometry]:
             raise _Invalid(
                 GeoError.Code.BAD_GEOJSON,
                 _("The geometry must be a Polygon or MultiPolygon, not %(type)s.")
-                % {"type": str(kind)[:40]},
+                % {"type": excerpt(kind)},
             )
         coords = geometry.get("coordinates")
         if kind == "Polygon":

@@ -24,7 +24,7 @@ from civicgrid.core.services import audit_record
 
 from . import locate as locate_module
 from . import selectors
-from .errors import GeoError
+from .errors import GeoError, excerpt, unstorable
 from .geometry import AREA_TOLERANCE_SHARE, GeometryError, check_polygon, to_shape
 from .models import (
     CODE_LENGTH,
@@ -39,6 +39,7 @@ from .models import (
 )
 
 NAME_MAX_LENGTH = 100
+UNSTORABLE_NAME = _("A name cannot hold a NUL character or a lone surrogate (\\ud800…).")
 PARENT_LEVEL = {AreaLevel.STREET: AreaLevel.DISTRICT, AreaLevel.COMMUNITY: AreaLevel.STREET}
 
 
@@ -194,6 +195,8 @@ def _check_name(value: Any, field_name: str, *, required: bool) -> None:
             _("A name has at most %(max)d characters.") % {"max": NAME_MAX_LENGTH},
             field=field_name,
         )
+    if unstorable(value):
+        raise GeoError(GeoError.Code.BAD_NAME, UNSTORABLE_NAME, field=field_name)
 
 
 @transaction.atomic
@@ -216,7 +219,7 @@ def cell_update(
     if cell_type not in CellType.values:
         raise GeoError(
             GeoError.Code.BAD_CELL_TYPE,
-            _("Unknown cell type %(type)s.") % {"type": str(cell_type)[:40]},
+            _("Unknown cell type %(type)s.") % {"type": excerpt(cell_type)},
             field="cell_type",
         )
     cell.name, cell.name_en, cell.cell_type, cell.is_active = name, name_en, cell_type, is_active
@@ -329,7 +332,7 @@ def _load(geojson: dict[str, Any] | str | bytes) -> list[Any]:
     if isinstance(geojson, str | bytes):
         try:
             geojson = json.loads(geojson)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deeply
             raise GeoError(
                 GeoError.Code.BAD_JSON,
                 _("The file is not valid JSON: %(reason)s.") % {"reason": str(exc)[:200]},
@@ -339,7 +342,7 @@ def _load(geojson: dict[str, Any] | str | bytes) -> list[Any]:
         raise GeoError(
             GeoError.Code.BAD_GEOJSON,
             _("The file must be a GeoJSON FeatureCollection, not %(found)s.")
-            % {"found": str(found)[:40]},
+            % {"found": excerpt(found)},
         )
     features = geojson.get("features")
     if not isinstance(features, list):
@@ -359,7 +362,7 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
         problems.add(index, None, GeoError.Code.BAD_GEOJSON, _("It has no properties object."))
         return None
     code = props.get("code")
-    label = code if isinstance(code, str) else None
+    label = excerpt(code) if isinstance(code, str) else None
     level_value = props.get("level")
     is_area = level_value not in (None, "", "cell")
     level: AreaLevel | None = None
@@ -371,7 +374,7 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
                 label,
                 GeoError.Code.BAD_LEVEL,
                 _("The level %(level)s is not district, street, community or cell.")
-                % {"level": str(level_value)[:40]},
+                % {"level": excerpt(level_value)},
             )
             return None
         level = AreaLevel(level_value)
@@ -384,7 +387,7 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
     elif not _is_code(code, length):
         problems.add(
             index,
-            str(code)[:40],
+            excerpt(code),
             GeoError.Code.BAD_CODE,
             _("The code must be a string of exactly %(length)d digits.") % {"length": length},
         )
@@ -403,6 +406,15 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
                 % {"key": key, "max": NAME_MAX_LENGTH},
             )
             ok = False
+        elif unstorable(value):
+            problems.add(
+                index,
+                label,
+                GeoError.Code.BAD_NAME,
+                _("The property %(key)s holds a NUL character or a lone surrogate (\\ud800…).")
+                % {"key": key},
+            )
+            ok = False
     if is_area and not (isinstance(name, str) and name.strip()):
         problems.add(index, label, GeoError.Code.BAD_NAME, _("An area needs a name."))
         ok = False
@@ -413,7 +425,7 @@ def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None
             label,
             GeoError.Code.BAD_CELL_TYPE,
             _("The cell type %(type)s is not one of %(types)s.")
-            % {"type": str(cell_type)[:40], "types": ", ".join(CellType.values)},
+            % {"type": excerpt(cell_type), "types": ", ".join(CellType.values)},
         )
         ok = False
     raw_geometry = raw.get("geometry")
@@ -458,7 +470,20 @@ def grid_import(
     Any problem raises one GeoError listing them all (``details["problems"]``) and writes
     nothing. Otherwise upserts areas and cells by code, bumps the geography version, writes
     one audit row, and returns a report including the uncovered share of each community.
+
+    Whatever the input (it is fuzzed: tests/test_fuzz_parsers.py), the only exception is a
+    GeoError whose message names the feature or the file: a malformed ``community_code`` is
+    refused before the file is read, names holding a character no database stores (NUL, a
+    lone surrogate) are problems of their feature, and values are quoted through
+    :func:`excerpt` (a 5000-digit number cannot be printed).
     """
+    if community_code and not _is_code(community_code, CODE_LENGTH[AreaLevel.COMMUNITY]):
+        raise GeoError(
+            GeoError.Code.BAD_CODE,
+            _("The community code must be 12 digits, not %(code)s.")
+            % {"code": excerpt(community_code)},
+            field="community",
+        )
     features = _load(geojson)
     problems = _Problems()
     parsed: list[_Feature] = []
@@ -818,7 +843,7 @@ def grid_member_add(
     if role not in GridRole.values:
         raise GeoError(
             GeoError.Code.BAD_ROLE,
-            _("The role %(role)s is not a grid role.") % {"role": str(role)[:40]},
+            _("The role %(role)s is not a grid role.") % {"role": excerpt(role)},
             field="role",
         )
     if valid_to is not None and valid_to < valid_from:
