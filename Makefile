@@ -114,6 +114,7 @@ SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 soak: install-dev browser  ## proofs at full size: races, retries, fuzzing (figures to bench/results/proofs/)
 	CIVICGRID_PROOF_SCALE=full CIVICGRID_FUZZ_EXAMPLES=100 DATABASE_URL=$(SOAK_DATABASE_URL) \
 	  $(PY) -m pytest tests/test_proof_concurrency.py tests/test_proof_idempotency.py tests/test_proof_crash.py \
+	  tests/test_fuzz_parsers.py \
 	  tests/test_schemathesis.py -p no:cacheprovider -q $(PYTEST_ARGS)
 	@# 100 clients for 60 s against gunicorn: no 5xx, every acknowledged write in the database.
 	$(PY) -m bench.load_proof --db sqlite --clients 100 --seconds 60

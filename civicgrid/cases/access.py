@@ -77,6 +77,12 @@ def access_case(*, actor: User | None, case_ref: str | int, intent: Intent) -> C
         return case  # a reporter may check and rate; the service decides which steps
     if actor.is_staff_role and _staff_sees(actor, case):
         return case
-    if intent == Intent.VIEW and case.followers.filter(user=actor).exists():
-        return case  # a follower sees the record; personal data stays masked when rendered
+    # A resident who follows sees the record (personal data stays masked when rendered). Staff
+    # see what their role and area give them: following a case ("me too") never widens that.
+    if (
+        intent == Intent.VIEW
+        and not actor.is_staff_role
+        and case.followers.filter(user=actor).exists()
+    ):
+        return case
     raise _not_found(case_ref)

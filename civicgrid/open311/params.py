@@ -59,6 +59,32 @@ def value_of(params: QueryDict, name: str) -> str:
     return (params.get(name) or "").strip()
 
 
+# Characters no text column can store: NUL (PostgreSQL refuses it) and lone surrogates.
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_characters(*sources: QueryDict) -> None:
+    """Refuse (400, every parameter named) names and values holding a character no database
+    column can store, before anything reads them: NUL, or half of a surrogate pair."""
+    problems: list[Problem] = []
+    for params in sources:
+        for name, values in params.lists():
+            if UNSTORABLE_RE.search(name) or any(UNSTORABLE_RE.search(v) for v in values):
+                shown = UNSTORABLE_RE.sub("?", name)[:60]
+                problems.append(
+                    (
+                        shown,
+                        _(
+                            "%(name)s holds a character that cannot be stored "
+                            "(NUL or half of a surrogate pair)."
+                        )
+                        % {"name": shown},
+                    )
+                )
+    if problems:
+        raise Open311Error.invalid(problems)
+
+
 def check_jurisdiction(*sources: QueryDict) -> None:
     """Accept no ``jurisdiction_id`` (or an empty one) and the configured one; any other is an
     unknown resource (404). The configured one is ``CIVICGRID_OPEN311_JURISDICTION``, else the
@@ -334,6 +360,15 @@ def parse_extensions(params: QueryDict) -> bool:
     return on
 
 
+def _shifted(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+    """``moment + delta``, held at the calendar's ends (year 1 or 9999) instead of overflowing."""
+    try:
+        return moment + delta
+    except OverflowError:
+        edge = dt.datetime.max if delta > dt.timedelta(0) else dt.datetime.min
+        return edge.replace(tzinfo=dt.UTC)
+
+
 def _window(
     start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime, problems: list[Problem]
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -341,9 +376,9 @@ def _window(
         return now - MAX_WINDOW, None
     if end is None:
         assert start is not None
-        return start, start + MAX_WINDOW
+        return start, _shifted(start, MAX_WINDOW)
     if start is None:
-        return end - MAX_WINDOW, end
+        return _shifted(end, -MAX_WINDOW), end
     if start > end:
         problems.append(("start_date", _("start_date is after end_date.")))
     elif end - start > MAX_WINDOW:

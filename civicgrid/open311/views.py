@@ -83,6 +83,7 @@ def open311_endpoint(*methods: str) -> Callable[[View], View]:
             try:
                 if "fmt" in kwargs:
                     params.check_format(fmt)
+                params.check_characters(request.GET)
                 if request.method not in allowed:
                     message = _("Use %(methods)s here.") % {"methods": ", ".join(methods)}
                     response = render.errors(out, 405, [("", message)])
@@ -205,6 +206,7 @@ def _create(request: HttpRequest, fmt: str) -> HttpResponse:
     standard) is described by its service name, since every case has a description.
     """
     form = params.form_of(request)
+    params.check_characters(form)
     key = client_key_authenticate(raw_key=params.api_key_of(request.GET, form))
     if key is None:
         raise Open311Error(
