@@ -54,13 +54,31 @@ def service_by_code(code: str) -> Category | None:
 # --------------------------------------------------------------------------- cases
 
 
-# Columns no request field reads (large JSON and texts), left out of the list query.
-_NOT_SHOWN = (
-    "attributes",
-    "cell__geometry",
-    "category__attributes",
-    "category__filing_condition",
-    "category__closing_condition",
+# The only columns a request, a note or a feed entry reads (open311/mapping.py, feed.py): a
+# list builds up to 1000 cases with their category, unit and cell, and every column loaded is
+# work for each of them. A column read but not listed here costs a query per row, which the
+# query-count tests catch.
+_SHOWN = (
+    "number",
+    "status",
+    "cancel_reason",
+    "description",
+    "reported_at",
+    "updated_at",
+    "closed_at",
+    "deadline_at",
+    "disposal_deadline_at",
+    "address",
+    "lat",
+    "lng",
+    "is_anonymous",
+    "media_url",
+    "category__code",
+    "category__name",
+    "category__name_en",
+    "unit__name",
+    "unit__name_en",
+    "cell__code",
 )
 
 
@@ -85,7 +103,7 @@ def open311_cases() -> QuerySet[Case]:
     return (
         (case_list_public() | cancelled)
         .select_related("category", "cell", "unit")
-        .defer(*_NOT_SHOWN)
+        .only(*_SHOWN)
         .annotate(
             open311_last_action=Subquery(last_action[:1]),
             open311_photo_id=Subquery(first_photo[:1]),
