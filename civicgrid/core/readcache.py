@@ -2,16 +2,19 @@
 
 Public reads (the Open311 request list, the public case list) are the same for every caller
 and the most requested answers of the platform: a client app polls the default list, a map
-page asks for the same page again and again. :func:`cached` keeps a built answer in Django's
-cache for ``CIVICGRID_PUBLIC_CACHE_SECONDS`` under a key made of a *scope version* and the
-request's parts. :func:`bump` moves the scope's version once the transaction of a write that
-changes what the scope shows commits (the case services call it for every trace row and every
-new case), so the next read rebuilds:
+page asks for the same page again and again. A staff member's queue table is the same until a
+case changes, so it is kept too, keyed by the user's scope.
+
+:func:`cached` keeps a built answer in Django's cache for ``CIVICGRID_PUBLIC_CACHE_SECONDS``
+under a key made of a *scope version* and the request's parts. :func:`bump` moves the scope's
+version once the transaction of a write that changes what the scope shows commits (the case
+services call it for every trace row and every new case), so the next read rebuilds:
 
 - with a shared cache (Redis, ``CIVICGRID_CACHE_URL``) every process sees the change at once;
 - with the default per-process memory cache, the process that wrote sees it at once and the
-  others within ``CIVICGRID_PUBLIC_CACHE_SECONDS`` (a public list a few seconds old is fine;
-  staff pages and single-case reads are never cached).
+  others within ``CIVICGRID_PUBLIC_CACHE_SECONDS`` (a list a few seconds old is fine; the
+  steps themselves re-check the case under its row lock, and single-case reads are never
+  cached).
 
 ``CIVICGRID_PUBLIC_CACHE_SECONDS = 0`` turns the cache off. A cache that fails (Redis down) is
 logged and the answer built as if there were no cache: a read never fails because of it.

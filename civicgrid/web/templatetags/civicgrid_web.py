@@ -29,8 +29,8 @@ def light_label(value: str) -> str:
 
 @register.simple_tag
 def light_badge(value: str) -> SafeString:
-    """The traffic light with its label (as the partial web/partials/light.html), cheap enough
-    for every row of a long table."""
+    """The traffic light with its label: a dot and the words, never colour alone. A tag rather
+    than an included template, cheap enough for every row of a long table."""
     code = value if value in _LIGHTS else Light.NONE
     return format_html(
         '<span class="light light-{}"><span class="dot" aria-hidden="true"></span>{}</span>',
