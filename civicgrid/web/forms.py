@@ -20,9 +20,12 @@ from civicgrid.accounts.models import Organization, OrganizationKind
 from civicgrid.accounts.selectors import client_organization_list
 from civicgrid.accounts.services import CLIENT_KEY_RATE_MAX
 from civicgrid.cases.attributes import AttributeDef
+from civicgrid.cases.common_problems import category_picker
+from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import CancelReason, Category, Satisfaction, Urgency
-from civicgrid.cases.selectors import leaf_categories
+from civicgrid.cases.services import validate_location
 from civicgrid.core.datetimes import format_w3_datetime
+from civicgrid.geo.locate import locate_many
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -60,35 +63,92 @@ def _units() -> Any:
     ).order_by("kind", "code")
 
 
-class CategoryChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Category) -> str:
-        parent = obj.parent.display_name if obj.parent_id and obj.parent else ""
-        return f"{parent} / {obj.display_name}" if parent else obj.display_name
+class CategorySelect(forms.Select):
+    """The category ``<select>``: options grouped by parent (``<optgroup>``), each carrying the
+    words the picker's search matches (``data-search``) and, for a common problem, its plain
+    words (``data-plain``). It is the form's real field, with or without JavaScript."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.search_text: dict[str, str] = {}
+        self.plain_names: dict[str, str] = {}
+
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: Any,
+        selected: Any,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        code = str(value)
+        if code in self.search_text:
+            option["attrs"]["data-search"] = self.search_text[code]
+        if code in self.plain_names:
+            option["attrs"]["data-plain"] = self.plain_names[code]
+        return option
+
+
+MARK_THE_PLACE = _("Mark the place on the map or give an address.")
+PHOTOS_NOT_KEPT = _(
+    "A browser cannot keep photos when the form comes back: if you chose any, choose them again."
+)
+# Where the summary links for each field, in page order (step 1, 2, 3).
+LOCATION_ANCHOR = "where"
+LOCATION_ERROR_ID = "id_location_error"
+
+
+@dataclass(frozen=True)
+class SummaryError:
+    """One line of an error summary: the message and the id of the element it links to."""
+
+    message: str
+    target: str = ""
 
 
 class ReportForm(forms.Form):
-    category = CategoryChoiceField(
-        label=_("What is the problem?"),
-        queryset=Category.objects.none(),
-        to_field_name="code",
-        empty_label=_("Choose a category"),
-    )
-    description = forms.CharField(
-        label=_("Description"),
-        max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("What did you see, and where exactly?"),
-    )
+    """The report page's form, in the page's three steps: where (point or address), what
+    (category), details.
+
+    ``clean`` checks the location as :func:`civicgrid.cases.services.case_submit` will (both
+    coordinates or none, a point inside the grid, else an address), so one submission shows
+    every error at once instead of the service's location error only after the others are
+    fixed; the service still checks everything again. Location errors are kept on ``lat``
+    (the hidden field) and shown in the "where" fieldset.
+
+    The category is a plain choice over :func:`~civicgrid.cases.common_problems.category_picker`
+    (one query for the field, its groups, its search words and the common problems), cleaned
+    to the :class:`~civicgrid.cases.models.Category`.
+    """
+
     lat = forms.CharField(required=False, widget=forms.HiddenInput)
     lng = forms.CharField(required=False, widget=forms.HiddenInput)
     address = forms.CharField(
         label=_("Address or landmark"),
         required=False,
         max_length=200,
-        help_text=_("Click the map, or give an address if you cannot."),
+        help_text=_("Tap the map, or give an address if you cannot."),
+    )
+    category = forms.ChoiceField(
+        label=_("What is the problem?"),
+        widget=CategorySelect,
+        error_messages={
+            "required": _("Choose what the problem is."),
+            "invalid_choice": _("Choose a problem from the list: that one is not on it."),
+        },
+    )
+    description = forms.CharField(
+        label=_("Description"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("What did you see, and where exactly?"),
+        error_messages={"required": _("Describe the problem in a few words.")},
     )
     urgency = forms.ChoiceField(label=_("Urgency"), choices=Urgency.choices, initial="normal")
-    photos = MultipleFileField(label=_("Photos"))
+    photos = MultipleFileField(label=_("Photos"), help_text=_("Optional: photos help the team."))
     is_anonymous = forms.BooleanField(
         label=_("Do not show my name to the public"),
         required=False,
@@ -100,12 +160,103 @@ class ReportForm(forms.Form):
 
     def __init__(self, *args: Any, public_only: bool = True, with_caller: bool = False, **kw: Any):
         super().__init__(*args, **kw)
+        self.picker = category_picker(public_only=public_only)
+        self._categories = self.picker.by_code
         field = self.fields["category"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = leaf_categories(public_only=public_only)
+        assert isinstance(field, forms.ChoiceField)
+        choices: list[Any] = [("", gettext("Choose a category"))]
+        for group in self.picker.groups:
+            options = [(leaf.code, leaf.display_name) for leaf in group.leaves]
+            choices.extend(options if not group.label else [(group.label, options)])
+        field.choices = choices
+        widget = field.widget
+        assert isinstance(widget, CategorySelect)
+        widget.search_text = self.picker.search_text
+        widget.plain_names = {c.code: p.display_name for p, c in self.picker.common}
+        if self.is_bound:
+            # The form only comes back with errors (a good one redirects).
+            self.fields["photos"].help_text = PHOTOS_NOT_KEPT
         if not with_caller:
             del self.fields["reporter_name"]
             del self.fields["reporter_phone"]
+
+    def clean_category(self) -> Category:
+        return self._categories[self.cleaned_data["category"]]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "lat" in self.errors or "lng" in self.errors:
+            return data
+        try:
+            lat, lng = validate_location(data.get("lat"), data.get("lng"))
+        except CaseError as error:
+            self.add_error("lat", error.message)
+            return data
+        if lat is None or lng is None:
+            if not data.get("address") and "address" not in self.errors:
+                self.add_error("lat", MARK_THE_PLACE)
+        elif int(locate_many([lat], [lng])[0]) < 0:
+            self.add_error(
+                "lat",
+                gettext(
+                    "This point (%(lat).5f, %(lng).5f) is outside the area this platform serves."
+                )
+                % {"lat": lat, "lng": lng},
+            )
+        return data
+
+    def add_location_error(self, message: str) -> None:
+        """A service refusal about the place (``location``, ``lat`` or ``lng``)."""
+        self.add_error("lat", message)
+
+    @property
+    def point(self) -> tuple[float | None, float | None]:
+        """The point the user marked, as numbers (for the map to show it again), or none."""
+        try:
+            return validate_location(self["lat"].value(), self["lng"].value())
+        except CaseError:
+            return None, None
+
+    @property
+    def location_errors(self) -> list[str]:
+        return [*self["lat"].errors, *self["lng"].errors]
+
+    @property
+    def address_describedby(self) -> str:
+        """The address input's ``aria-describedby``: its help, its own error, and the location
+        error of the fieldset it is in."""
+        ids = [f"{self['address'].auto_id}_helptext"]
+        if self["address"].errors:
+            ids.append(f"{self['address'].auto_id}_error")
+        if self.location_errors:
+            ids.append(LOCATION_ERROR_ID)
+        return " ".join(ids)
+
+    def mark_location_errors(self) -> None:
+        """Point the address input at the location error (call once the errors are known)."""
+        if self.location_errors:
+            self.fields["address"].widget.attrs["aria-describedby"] = self.address_describedby
+
+    def error_summary(self, questions: QuestionsForm | None = None) -> list[SummaryError]:
+        """Every error of the submission in page order, each linking to its field: the place,
+        the category and its questions, then the details; errors of no field come first."""
+        out = [SummaryError(str(e)) for e in self.non_field_errors()]
+        if questions is not None:
+            out += [SummaryError(str(e)) for e in questions.non_field_errors()]
+        out += [SummaryError(str(e), LOCATION_ANCHOR) for e in self.location_errors]
+        for name in ("address", "category"):
+            out += [SummaryError(str(e), self[name].id_for_label) for e in self[name].errors]
+        if questions is not None:
+            for q in questions.questions():
+                if q.field is not None:
+                    target = f"{q.dom_id}_label" if q.is_multi else q.dom_id
+                    out += [SummaryError(str(e), target) for e in q.field.errors]
+        for name in self.fields:
+            if name in ("lat", "lng", "address", "category", "submission_key"):
+                continue
+            bound = self[name]
+            out += [SummaryError(str(e), bound.id_for_label or "") for e in bound.errors]
+        return out
 
 
 class DuplicatesQuery(forms.Form):
@@ -366,6 +517,14 @@ class QuestionsForm(forms.Form):
                 self.fields[name] = _question_field(definition)
 
     def questions(self) -> list[Question]:
+        # A question with an error points at it too (its attrs were fixed when it was made).
+        for definition in self.definitions:
+            name = attribute_field_name(definition.code)
+            if name in self.fields and self.is_bound and self[name].errors:
+                dom_id = question_dom_id(definition.code)
+                attrs = self.fields[name].widget.attrs
+                described = [f"{dom_id}_helptext"] if attrs.get("aria-describedby") else []
+                attrs["aria-describedby"] = " ".join([*described, f"{dom_id}_error"])
         return [
             Question(d, self[attribute_field_name(d.code)] if d.variable else None)
             for d in self.definitions

@@ -42,6 +42,7 @@ from civicgrid.accounts.services import (
 )
 from civicgrid.cases import services
 from civicgrid.cases.access import Intent, access_case, access_case_full_or_public
+from civicgrid.cases.attributes import check_attribute_answers
 from civicgrid.cases.errors import CaseError
 from civicgrid.cases.models import Case, Light, Source
 from civicgrid.cases.photos import CheckedPhoto, check_photo, photo_file_for
@@ -215,6 +216,9 @@ def _add_report_error(form: ReportForm, questions: QuestionsForm, error: CaseErr
             return
         form.add_error(None, error.message)
         return
+    if field in ("location", "lat", "lng"):
+        form.add_location_error(error.message)
+        return
     _add_error(form, error)
 
 
@@ -264,15 +268,23 @@ def report(request: HttpRequest) -> HttpResponse:
                 return redirect(_case_url(submission.case))
         else:
             status = 400
+            if category is not None and questions_ok:
+                # The answers' error in the same pass as the form's; the service checks again.
+                try:
+                    check_attribute_answers(category, questions.answers())
+                except CaseError as error:
+                    _add_report_error(form, questions, error)
     else:
         form = _report_form(request, user)
         category, questions = _questions_form(user, "")
-    return render(
-        request,
-        "web/report.html",
-        {"form": form, "questions_form": questions, "category": category},
-        status=status,
-    )
+    form.mark_location_errors()
+    context = {
+        "form": form,
+        "questions_form": questions,
+        "category": category,
+        "error_summary": form.error_summary(questions) if form.is_bound else [],
+    }
+    return render(request, "web/report.html", context, status=status)
 
 
 @roles_required(*REPORTER_ROLES)
