@@ -192,11 +192,24 @@ ROUTES: dict[str, Op] = {
     # operations
     "healthz": Op("/healthz"),
     "readyz": Op("/readyz"),
-    # /metrics: loopback clients without a token configured; with one, only its bearer
-    "metrics": Op("/metrics", settings={"CIVICGRID_METRICS_TOKEN": ""}),
+    # /metrics: nobody by default; a direct client of an allowed network; the token's bearer
+    "metrics default": Op(
+        "/metrics",
+        settings={"CIVICGRID_METRICS_TOKEN": "", "CIVICGRID_METRICS_ALLOWED_NETWORKS": []},
+    ),
+    "metrics allowlist": Op(
+        "/metrics",
+        settings={
+            "CIVICGRID_METRICS_TOKEN": "",
+            "CIVICGRID_METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+        },
+    ),
     "metrics proxied": Op(
         "/metrics",
-        settings={"CIVICGRID_METRICS_TOKEN": ""},
+        settings={
+            "CIVICGRID_METRICS_TOKEN": "",
+            "CIVICGRID_METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+        },
         headers=lambda m, p: {"X-Forwarded-For": "203.0.113.9"},
     ),
     "metrics no token": Op("/metrics", settings={"CIVICGRID_METRICS_TOKEN": METRICS_TOKEN}),
@@ -256,7 +269,7 @@ READS: dict[str, str] = {
     # the API's documents are public: the schema says nothing a client may not know
     "api root":          "404  404  404  404  404  404  404  404  404  404  404  404  404",
     "api openapi":       "ok                                                           ok",
-    "api docs":          "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    "api docs":          "log  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "api docs asset":    "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "o311 discovery":    "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "o311 endpoint":     "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -272,7 +285,8 @@ READS: dict[str, str] = {
     "healthz":           "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "readyz":            "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     # a scrape from this machine, no token configured; through a proxy it is someone else
-    "metrics":           "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    "metrics default":   "404  404  404  404  404  404  404  404  404  404  404  404  404",
+    "metrics allowlist": "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "metrics proxied":   "404  404  404  404  404  404  404  404  404  404  404  404  404",
     # with a token configured: its bearer only; a session or a personal API token is not it
     "metrics no token":  "404  404  404  404  404  404  404  404  404  404  404  404  404",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import ninja
+from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.template import engines
 from django.urls import reverse
@@ -59,9 +60,15 @@ class OfflineSwagger(Swagger):
 
     ninja's stock page takes them from ``{% static %}`` only when "ninja" is an installed app
     and from a CDN otherwise; this page works either way and never leaves the server.
+
+    The page is for people who hold an account: an anonymous visitor goes to the login page and
+    comes back. The schema (``openapi.json``) stays public for client generators and the
+    contract tests (ninja's ``docs_decorator`` would close both).
     """
 
     def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         settings = {**self.settings, "url": self.get_openapi_url(api, kwargs)}
         # "</" cannot end the JSON script block early.
         settings_json = json.dumps(settings).replace("</", "<\\/")

@@ -11,3 +11,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 # Uploaded photos are never served from /media/: they go through the access-checked views
 # (/cases/<number>/photos/<id>/ and /api/v1/cases/<number>/photos/<id>).
+
+# The site's own error pages in the reader's language (JSON under /api/): civicgrid/web/errors.py.
+handler400 = "civicgrid.web.errors.bad_request"
+handler403 = "civicgrid.web.errors.permission_denied"
+handler404 = "civicgrid.web.errors.page_not_found"
+handler500 = "civicgrid.web.errors.server_error"

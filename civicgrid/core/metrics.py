@@ -14,9 +14,10 @@ Two kinds of numbers:
   :func:`register_gauge` from their ``AppConfig.ready()`` (core imports no app above it, so
   the case gauges are registered by the cases app).
 
-Access: allowed when ``CIVICGRID_METRICS_TOKEN`` is unset and the request comes straight from
-the loopback interface (no proxy header), or with ``Authorization: Bearer <token>``; anyone
-else gets the same 404 as for a page that does not exist.
+Access: a request with ``Authorization: Bearer <CIVICGRID_METRICS_TOKEN>``, or one that comes
+straight (no proxy header) from a network listed in ``CIVICGRID_METRICS_ALLOWED_NETWORKS``;
+both are empty by default, so a fresh install shows its metrics to nobody. Anyone else gets the
+same 404 as for a page that does not exist.
 
 The middleware also writes one JSON access line per request (logger ``civicgrid.request``,
 INFO, health probes and scrapes left out) and emits Django's own "Not Found: /x" warning for
@@ -294,22 +295,40 @@ def metrics_token() -> str:
     return str(token)
 
 
-def _from_loopback(request: HttpRequest) -> bool:
+def metrics_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``settings.CIVICGRID_METRICS_ALLOWED_NETWORKS`` as networks (checked at start-up)."""
+    return tuple(
+        ipaddress.ip_network(item, strict=False)
+        for item in getattr(settings, "CIVICGRID_METRICS_ALLOWED_NETWORKS", ())
+    )
+
+
+def _from_allowed_network(request: HttpRequest) -> bool:
+    networks = metrics_networks()
+    if not networks:
+        return False
     if any(request.META.get(header) for header in PROXY_HEADERS):
-        return False  # came through a proxy on this machine: the real client is elsewhere
+        return False  # came through a proxy: the address is the proxy's, the client is elsewhere
     try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's form of an IPv4 client
+    return any(address in network for network in networks if address.version == network.version)
+
+
+def _bears_the_token(request: HttpRequest) -> bool:
+    token = metrics_token()
+    if not token:
+        return False
+    scheme, _sep, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
-    """With a token configured, only a request bearing it; without, only loopback clients."""
-    token = metrics_token()
-    if not token:
-        return _from_loopback(request)
-    scheme, _sep, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    """The configured token, or a direct client from an allowed network; nobody by default."""
+    return _bears_the_token(request) or _from_allowed_network(request)
 
 
 @never_cache

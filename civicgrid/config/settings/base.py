@@ -6,6 +6,7 @@ See docs/configuration.md for each variable.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 
@@ -48,8 +49,22 @@ def env_int(name: str, default: int, *, minimum: int) -> int:
     return value
 
 
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IP networks (``10.0.0.0/8``, ``::1``); a bad one stops the start."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP networks such as 10.0.0.0/8 or ::1; {item!r} is not one."
+            ) from None
+    return networks
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless a developer asks for it (DJANGO_DEBUG=1): the demo runs as the real thing does.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
@@ -151,8 +166,10 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Bearer token for GET /metrics; empty allows loopback clients only (docs/operations.md).
+# Who may read GET /metrics (docs/operations.md): the bearer of this token, or a client straight
+# from one of these networks (e.g. "127.0.0.1/32,::1/128"). Both empty: nobody.
 CIVICGRID_METRICS_TOKEN = os.environ.get("CIVICGRID_METRICS_TOKEN", "")
+CIVICGRID_METRICS_ALLOWED_NETWORKS = env_networks("CIVICGRID_METRICS_ALLOWED_NETWORKS")
 
 # Messages live in the session, never in a cookie: one of them carries a newly issued API key.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
@@ -232,6 +249,7 @@ SECURE_CSP = {
 }
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+CSRF_FAILURE_VIEW = "civicgrid.web.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -39,6 +42,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 METRICS_MIDDLEWARE = "civicgrid.core.metrics.RequestMetricsMiddleware"
 TOKEN = "scrape-token-0123456789"
+LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +51,8 @@ def _wiring(settings: Any, tmp_path: Path) -> None:
     if METRICS_MIDDLEWARE not in settings.MIDDLEWARE:
         settings.MIDDLEWARE = [METRICS_MIDDLEWARE, *settings.MIDDLEWARE]
     settings.CIVICGRID_METRICS_TOKEN = ""
+    # The test client comes from 127.0.0.1; an install opens /metrics to it the same way.
+    settings.CIVICGRID_METRICS_ALLOWED_NETWORKS = LOOPBACK
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
 
@@ -193,19 +199,25 @@ def test_readyz_leaves_no_probe_file_behind(client, settings):
 
 
 @pytest.mark.parametrize(
-    ("token", "extra"),
+    ("token", "networks", "extra"),
     [
-        pytest.param("", {"REMOTE_ADDR": "10.1.2.3"}, id="no-token-remote-client"),
-        pytest.param("", {"HTTP_X_FORWARDED_FOR": "203.0.113.9"}, id="no-token-through-a-proxy"),
-        pytest.param("", {"HTTP_X_REAL_IP": "203.0.113.9"}, id="no-token-x-real-ip"),
-        pytest.param(TOKEN, {}, id="token-set-loopback-without-it"),
-        pytest.param(TOKEN, {"HTTP_AUTHORIZATION": "Bearer wrong"}, id="wrong-token"),
-        pytest.param(TOKEN, {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"}, id="not-bearer"),
+        pytest.param("", [], {}, id="default-nobody-not-even-loopback"),
+        pytest.param("", [], {"REMOTE_ADDR": "::1"}, id="default-nobody-v6"),
+        pytest.param("", LOOPBACK, {"REMOTE_ADDR": "10.1.2.3"}, id="outside-the-networks"),
+        pytest.param(
+            "", LOOPBACK, {"HTTP_X_FORWARDED_FOR": "203.0.113.9"}, id="allowed-via-a-proxy"
+        ),
+        pytest.param("", LOOPBACK, {"HTTP_X_REAL_IP": "203.0.113.9"}, id="x-real-ip"),
+        pytest.param(TOKEN, [], {}, id="token-set-loopback-without-it"),
+        pytest.param(TOKEN, [], {"HTTP_AUTHORIZATION": "Bearer wrong"}, id="wrong-token"),
+        pytest.param(TOKEN, [], {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"}, id="not-bearer"),
+        pytest.param("", [], {"HTTP_AUTHORIZATION": "Bearer "}, id="empty-token-never-matches"),
     ],
 )
-def test_metrics_are_not_found_for_other_clients(client, settings, token, extra):
+def test_metrics_are_not_found_for_other_clients(client, settings, token, networks, extra):
     # given
     settings.CIVICGRID_METRICS_TOKEN = token
+    settings.CIVICGRID_METRICS_ALLOWED_NETWORKS = networks
 
     # when
     response = client.get("/metrics", **extra)
@@ -216,20 +228,32 @@ def test_metrics_are_not_found_for_other_clients(client, settings, token, extra)
 
 
 @pytest.mark.parametrize(
-    ("token", "extra"),
+    ("token", "networks", "extra"),
     [
-        pytest.param("", {}, id="no-token-loopback"),
-        pytest.param("", {"REMOTE_ADDR": "::1"}, id="no-token-loopback-v6"),
+        pytest.param("", LOOPBACK, {}, id="allowed-loopback"),
+        pytest.param("", LOOPBACK, {"REMOTE_ADDR": "::1"}, id="allowed-loopback-v6"),
+        pytest.param("", ["10.0.0.0/8"], {"REMOTE_ADDR": "10.1.2.3"}, id="allowed-network"),
+        pytest.param("", ["10.0.0.0/8"], {"REMOTE_ADDR": "::ffff:10.1.2.3"}, id="v4-mapped"),
         pytest.param(
             TOKEN,
+            [],
             {"REMOTE_ADDR": "10.1.2.3", "HTTP_AUTHORIZATION": f"Bearer {TOKEN}"},
             id="token-from-anywhere",
         ),
+        pytest.param(
+            TOKEN,
+            LOOPBACK,
+            {"HTTP_X_FORWARDED_FOR": "203.0.113.9", "HTTP_AUTHORIZATION": f"bearer {TOKEN}"},
+            id="token-through-a-proxy",
+        ),
     ],
 )
-def test_metrics_are_served_to_loopback_or_the_token(client, settings, token, extra):
+def test_metrics_are_served_to_the_token_or_an_allowed_network(
+    client, settings, token, networks, extra
+):
     # given
     settings.CIVICGRID_METRICS_TOKEN = token
+    settings.CIVICGRID_METRICS_ALLOWED_NETWORKS = networks
 
     # when
     response = client.get("/metrics", **extra)
@@ -238,6 +262,22 @@ def test_metrics_are_served_to_loopback_or_the_token(client, settings, token, ex
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "localhost", "127.0.0.1/8,banana"])
+def test_a_bad_metrics_network_stops_the_start_naming_the_variable(value):
+    # given an install configured with a value that is not a network
+    env = {**os.environ, "CIVICGRID_METRICS_ALLOWED_NETWORKS": value}
+    code = "import civicgrid.config.settings.base"
+
+    # when the settings load
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    # then the start stops with the variable and the bad item named
+    assert result.returncode != 0
+    assert "CIVICGRID_METRICS_ALLOWED_NETWORKS must list IP networks" in result.stderr
 
 
 # --------------------------------------------------------------------------- metrics content

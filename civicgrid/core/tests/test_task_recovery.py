@@ -234,6 +234,8 @@ def test_metrics_count_the_tasks_running_past_the_lease(client, settings):
         status=TaskResultStatus.SUCCESSFUL,
     )
 
+    settings.CIVICGRID_METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
     # when
     response = client.get("/metrics")
 

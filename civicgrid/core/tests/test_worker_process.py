@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def process_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # always SQLite here
+    # Always SQLite here, and DEBUG as `make run` has it: unset.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_DEBUG")}
     env.update(
         {
             "CIVICGRID_VAR_DIR": str(var_dir),
@@ -135,8 +137,24 @@ def test_serve_answers_requests_and_stops_on_sigterm(var_dir):
             except OSError:
                 return False
 
+        def fetch(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+
         # when / then
         assert wait_for(answers, timeout_s=10)
+        # DEBUG is off: an unknown address gets the site's page, not Django's list of URLs
+        status, body = fetch("/no/such/page/")
+        assert status == 404
+        assert 'data-error-status="404"' in body
+        assert "URLconf" not in body
+        # and the static files are still served, without collectstatic
+        status, body = fetch("/static/web/app.css")
+        assert status == 200
+        assert ".site-header" in body
         server.send_signal(signal.SIGTERM)
         stdout, stderr = server.communicate(timeout=10)
     finally:
