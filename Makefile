@@ -46,6 +46,7 @@ browser:  ## install Debian chromium, a CJK font and msgfmt for the tests (when 
 	@bash scripts/ensure-browser.sh
 
 run: install  ## create .venv, install, migrate, load the demo, serve on http://$(HOST):$(PORT)
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py compilemessages --ignore=.venv -v 0 || true
 	$(PY) manage.py demo_load --if-empty

@@ -7,6 +7,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from civicgrid.core.names import BilingualName
+
+from .notifications import notification_text
+
 area_code_validator = RegexValidator(
     r"^(\d{6}|\d{9}|\d{12}|\d{15})?$",
     _("An area code has 6, 9, 12 or 15 digits."),
@@ -36,7 +40,7 @@ class Role(models.TextChoices):
 STAFF_ROLES = frozenset(Role) - {Role.RESIDENT}
 
 
-class Organization(models.Model):
+class Organization(BilingualName, models.Model):
     """An organization (组织): a department (G), a contractor (B), a committee or a street office.
 
     ``area_code`` is the prefix of the area it serves (a district, street or community code);
@@ -62,7 +66,7 @@ class Organization(models.Model):
         ordering = ["kind", "code"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
 
     @property
     def is_unit(self) -> bool:
@@ -189,7 +193,9 @@ class Notification(models.Model):
     """A message to one user (escalations, decisions awaited), shown in their work queue."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
-    message = models.CharField(_("message"), max_length=300)
+    # What happened, not a sentence: read in the reader's language (accounts/notifications.py).
+    event = models.CharField(_("event"), max_length=60)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     link = models.CharField(_("link"), max_length=200, blank=True)
     dedupe_key = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField()
@@ -208,4 +214,9 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.message
+        return self.text
+
+    @property
+    def text(self) -> str:
+        """The notification in the active language."""
+        return notification_text(self.event, self.params)

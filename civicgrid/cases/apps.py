@@ -12,8 +12,11 @@ class CasesConfig(AppConfig):
 
         from civicgrid.core.metrics import register_gauge
 
+        from . import notifications
         from .models import OPEN_STATUSES, Case, Light
         from .selectors import light_q
+
+        notifications.register()
 
         register_gauge(
             "civicgrid_cases_open",

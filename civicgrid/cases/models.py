@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from civicgrid.accounts.models import ClientKey, Organization
+from civicgrid.core.names import BilingualName
 from civicgrid.geo.models import GridCell
 
 
@@ -50,7 +51,7 @@ class Clock(models.TextChoices):
     NATURAL = "natural", _("Around the clock")
 
 
-class Category(models.Model):
+class Category(BilingualName, models.Model):
     """A case category (案件类别): a node of the tree; cases are filed under leaves.
 
     Filing and closing conditions, the default responsible unit and the time limits per urgency
@@ -99,14 +100,6 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
-
-    @property
-    def display_name(self) -> str:
-        from django.utils.translation import get_language
-
-        if (get_language() or "").startswith("en") and self.name_en:
-            return self.name_en
-        return self.name
 
 
 class TimeLimit(models.Model):

@@ -117,19 +117,46 @@ class QueuePage:
     pages: int
 
 
+QUEUE_SEARCH_MAX = 100
+
+
+def case_search_q(text: str) -> Q:
+    """Cases matching every word of ``text`` (case-insensitive), each word in the number, the
+    description, the address, the category's names or code, or the grid cell's names or code.
+    Blank text matches everything."""
+    condition = Q()
+    for word in text.split()[:8]:
+        condition &= (
+            Q(number__startswith=word)
+            | Q(description__icontains=word)
+            | Q(address__icontains=word)
+            | Q(category__name__icontains=word)
+            | Q(category__name_en__icontains=word)
+            | Q(category__code__iexact=word)
+            | Q(cell__name__icontains=word)
+            | Q(cell__name_en__icontains=word)
+            | Q(cell__code__startswith=word)
+        )
+    return condition
+
+
 def case_queue_page(
     *,
     user: User,
     light: str = "",
+    search: str = "",
     page: int = 1,
     page_size: int = 50,
     now: dt.datetime | None = None,
 ) -> QueuePage:
-    """A page of the user's queue (:func:`case_queue`), optionally only one light, with the
-    light counts of the whole queue. Two queries whatever the queue's length; a page past the
-    end is the last page."""
+    """A page of the user's queue (:func:`case_queue`), optionally only one light and only the
+    cases matching ``search`` (:func:`case_search_q`), with the light counts of the queue (of
+    the matches, when searching). Two queries whatever the queue's length; a page past the end
+    is the last page."""
     now = now or timezone.now()
     qs = case_queue(user=user).annotate(queue_light=light_expression(now))
+    if search.strip():
+        qs = qs.filter(case_search_q(search[:QUEUE_SEARCH_MAX]))
     counts = {value: 0 for value in Light.values}
     for row in qs.order_by().values("queue_light").annotate(n=Count("id")):
         counts[row["queue_light"]] = row["n"]

@@ -67,6 +67,7 @@ from .models import (
     Trace,
     Urgency,
 )
+from .notifications import EVENT_CASE_OVERDUE
 from .photos import CheckedPhoto
 
 MAX_DESCRIPTION = 4000
@@ -391,11 +392,19 @@ def _attach_photos(
 
 
 def _notify(
-    users: Iterable[User], *, message: str, link: str, dedupe_key: str, now: dt.datetime
+    users: Iterable[User],
+    *,
+    event: str,
+    params: dict[str, Any],
+    link: str,
+    dedupe_key: str,
+    now: dt.datetime,
 ) -> int:
+    """One notification of ``event`` per user (read in each reader's language: see
+    ``cases/apps.py`` for how case events read)."""
     rows = [
         Notification(
-            user=u, message=message[:300], link=link, dedupe_key=dedupe_key, created_at=now
+            user=u, event=event, params=params, link=link, dedupe_key=dedupe_key, created_at=now
         )
         for u in users
     ]
@@ -1800,8 +1809,8 @@ def case_escalate_overdue(*, now: dt.datetime | None = None) -> int:
             )
             _notify(
                 _supervisors_for(case),
-                message=_("Case %(number)s is overdue (%(status)s).")
-                % {"number": case.number, "status": Status(case.status).label},
+                event=EVENT_CASE_OVERDUE,
+                params={"number": case.number, "status": case.status},
                 link=f"/cases/{case.number}/",
                 dedupe_key=f"escalate:{case.pk}:{case.step_started_at:%Y%m%d%H%M%S%f}",
                 now=now,

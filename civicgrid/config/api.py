@@ -188,6 +188,51 @@ _LOCATION_WRAPPERS = frozenset(
 )
 
 
+def _field_message(err: dict[str, Any]) -> str:
+    """A field's message in the request's language, like the top message beside it.
+
+    pydantic words its own messages in English only; the common kinds are worded here instead
+    (with pydantic's limits), a message our validators raised is already translated, and any
+    other kind keeps pydantic's words.
+    """
+    kind = str(err.get("type", ""))
+    ctx = {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in (err.get("ctx") or {}).items()
+    }
+    if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
+        return str(ctx["error"])
+    if kind == "missing":
+        return _("This field is required.")
+    if kind in ("string_too_long", "too_long"):
+        return _("At most %(n)s characters.") % {"n": ctx.get("max_length", "?")}
+    if kind in ("string_too_short", "too_short"):
+        if ctx.get("min_length") == 1:
+            return _("This field must not be empty.")
+        return _("At least %(n)s characters.") % {"n": ctx.get("min_length", "?")}
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return _("A whole number is needed.")
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return _("A number is needed.")
+    if kind in ("bool_parsing", "bool_type"):
+        return _("true or false is needed.")
+    if kind in ("string_type",):
+        return _("Text is needed.")
+    if kind in ("greater_than_equal", "greater_than"):
+        return _("Must be at least %(n)s.") % {"n": ctx.get("ge", ctx.get("gt", "?"))}
+    if kind in ("less_than_equal", "less_than"):
+        return _("Must be at most %(n)s.") % {"n": ctx.get("le", ctx.get("lt", "?"))}
+    if kind in ("literal_error", "enum"):
+        return _("Must be one of: %(choices)s.") % {"choices": ctx.get("expected", "?")}
+    if kind in ("datetime_parsing", "datetime_type", "datetime_from_date_parsing"):
+        return _("A date and time such as 2026-12-04T09:30:00+08:00 is needed.")
+    if kind in ("json_invalid",):
+        return _("The body is not valid JSON.")
+    if kind == "nul":
+        return str(err.get("msg", ""))
+    return str(err.get("msg", "invalid"))
+
+
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []
@@ -195,7 +240,7 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         parts = [str(p) for p in err.get("loc", ())]
         while parts and parts[0] in _LOCATION_WRAPPERS:
             parts.pop(0)
-        errors.append({"field": ".".join(parts), "message": err.get("msg", "invalid")})
+        errors.append({"field": ".".join(parts), "message": _field_message(err)})
     first = errors[0]["field"] if errors else ""
     return _error(
         request,

@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from civicgrid.core.names import BilingualName
+
 
 class AreaLevel(models.TextChoices):
     DISTRICT = "district", _("District")
@@ -18,7 +20,7 @@ CODE_LENGTH = {AreaLevel.DISTRICT: 6, AreaLevel.STREET: 9, AreaLevel.COMMUNITY: 
 GRID_CODE_LENGTH = 15
 
 
-class Area(models.Model):
+class Area(BilingualName, models.Model):
     """An administrative area (行政区域): district (6 digits), street (9) or community (12).
 
     The code extends the parent's code, so codes roll up by prefix.
@@ -56,7 +58,7 @@ class Area(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+        return f"{self.display_name} ({self.code})"
 
 
 class CellType(models.TextChoices):
@@ -69,7 +71,7 @@ class CellType(models.TextChoices):
     OTHER = "other", _("Other special-purpose")
 
 
-class GridCell(models.Model):
+class GridCell(BilingualName, models.Model):
     """A unit grid cell (单元网格): 15-digit code = community code (12) + sequence (3)."""
 
     code = models.CharField(
@@ -107,7 +109,7 @@ class GridCell(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name or self.code}"
+        return self.display_name or self.code
 
     @property
     def district_code(self) -> str:

@@ -48,6 +48,7 @@ from civicgrid.cases.models import Case, Light, Source
 from civicgrid.cases.photos import CheckedPhoto, check_photo, photo_file_for
 from civicgrid.cases.schemas import sees_personal_data
 from civicgrid.cases.selectors import (
+    QUEUE_SEARCH_MAX,
     QueuePage,
     case_duplicates_nearby,
     case_list_for_resident,
@@ -154,19 +155,28 @@ def queue(request: HttpRequest) -> HttpResponse:
     user = _logged_in(request)
     light = request.GET.get("light", "")
     light = light if light in Light.values else ""
+    search = " ".join(request.GET.get("q", "").split())[:QUEUE_SEARCH_MAX]
     page = _page_number(request)
 
     def table() -> str:
-        queue = case_queue_page(user=user, light=light, page=page, page_size=QUEUE_PAGE_SIZE)
-        context = {"queue": queue, "light": light, "light_counts": _light_counts(queue)}
+        queue = case_queue_page(
+            user=user, light=light, search=search, page=page, page_size=QUEUE_PAGE_SIZE
+        )
+        context = {
+            "queue": queue,
+            "light": light,
+            "search": search,
+            "light_counts": _light_counts(queue),
+        }
         return render_to_string("web/partials/queue_table.html", context)
 
     # The table is the same until a case changes (or the user's scope does): kept in the read
     # cache, which every case write invalidates, under everything the queue depends on.
     scope = (user.pk, user.role, user.organization_id, user.area_code)
-    parts = ("web.queue", *scope, light, page, get_language())
+    parts = ("web.queue", *scope, light, search, page, get_language())
     html = readcache.cached(readcache.CASES, parts, table)
-    return render(request, "web/queue.html", {"table": mark_safe(html)})  # noqa: S308 (ours)
+    context = {"table": mark_safe(html), "search": search}  # noqa: S308 (our own template)
+    return render(request, "web/queue.html", context)
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -322,9 +332,34 @@ def report_duplicates(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- the case page
 
 
+def _step_card(step: str, form: StepForm, case: Case) -> dict[str, Any]:
+    """What the case page draws for one step: title, button, form, and for a step that cannot
+    be undone the danger style and the question its confirm dialog asks."""
+    title, button = STEP_TEXT[step]
+    confirm = CONFIRM_TEXT.get(step)
+    return {
+        "step": step,
+        "title": title,
+        "button": button,
+        "form": form,
+        "danger": confirm is not None,
+        "confirm": str(confirm) % {"number": case.number} if confirm is not None else "",
+        "confirm_yes": CONFIRM_YES.get(step, ""),
+    }
+
+
+# Steps that cannot be undone: a red button, and a dialog asking first (web/confirm.js).
+CONFIRM_TEXT: dict[str, Any] = {
+    "cancel": gettext_lazy(
+        "Cancel case %(number)s? It leaves every work queue and cannot be reopened; the "
+        "reporter is told."
+    ),
+}
+CONFIRM_YES: dict[str, Any] = {"cancel": gettext_lazy("Yes, cancel the case")}
+
 STEP_TEXT: dict[str, tuple[Any, Any]] = {
     "accept": (gettext_lazy("Accept the report"), gettext_lazy("Accept")),
-    "cancel": (gettext_lazy("Cancel the case"), gettext_lazy("Cancel case")),
+    "cancel": (gettext_lazy("Cancel the case"), gettext_lazy("Cancel case…")),
     "verify": (gettext_lazy("Verify on site"), gettext_lazy("Verified")),
     "file": (gettext_lazy("File the case"), gettext_lazy("File")),
     "dispatch": (gettext_lazy("Dispatch to a unit"), gettext_lazy("Dispatch")),
@@ -375,11 +410,9 @@ def _render_case(
     step_forms = []
     for step in steps:
         form = bound if bound is not None and bound.step == step else STEP_FORMS[step]()
-        title, button = STEP_TEXT[step]
-        step_forms.append({"step": step, "title": title, "button": button, "form": form})
+        step_forms.append(_step_card(step, form, case))
     if bound is not None and bound.step not in steps:
-        title, button = STEP_TEXT[bound.step]
-        step_forms.append({"step": bound.step, "title": title, "button": button, "form": bound})
+        step_forms.append(_step_card(bound.step, bound, case))
     lat, lng = _public_point(case, full)
     staff = full and user is not None and user.is_staff_role
     context = {

@@ -55,7 +55,11 @@ def grid_geojson(community: str = COMMUNITY, *, lat0: float = LAT0, lng0: float 
             features.append(
                 {
                     "type": "Feature",
-                    "properties": {"code": f"{community}{seq:03d}", "name": f"网格{seq}"},
+                    "properties": {
+                        "code": f"{community}{seq:03d}",
+                        "name": f"网格{seq}",
+                        "name_en": f"Grid {seq}",
+                    },
                     "geometry": cell_polygon(row, col, lat0=lat0, lng0=lng0),
                 }
             )

@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 
 from civicgrid.accounts.services import api_token_issue
 from civicgrid.cases.models import Case, Follower, Status, Trace
@@ -665,6 +667,45 @@ def test_validation_errors_list_every_field(api: Api) -> None:
     assert sorted(f["field"] for f in error["fields"]) == ["category", "description", "lat"]
 
 
+@pytest.mark.parametrize(
+    ("language", "top", "fields"),
+    [
+        (
+            "en",
+            "The input is not valid: category, description, lat.",
+            {
+                "category": "This field is required.",
+                "description": "At most 4000 characters.",
+                "lat": "Must be at most 90.",
+            },
+        ),
+        (
+            "zh-hans",
+            "输入无效：category, description, lat。",
+            {
+                "category": "此项为必填项。",
+                "description": "最多 4000 个字符。",
+                "lat": "不能大于 90。",
+            },
+        ),
+    ],
+)
+def test_validation_errors_read_in_one_language_top_and_fields(
+    api: Api, language: str, top: str, fields: dict[str, str]
+) -> None:
+    # when
+    response = api("resident").post(
+        "/cases",
+        json={"lat": 100, "lng": 116.4, "description": "x" * 4001},
+        headers={"Accept-Language": language},
+    )
+
+    # then
+    error = response.json()["error"]
+    assert error["message"] == top
+    assert {f["field"]: f["message"] for f in error["fields"]} == fields
+
+
 def test_long_note_and_bad_page_size_are_refused(api: Api) -> None:
     # given
     number = reported_case(api)
@@ -817,14 +858,23 @@ def test_session_auth_reads_and_needs_csrf_to_write(
 def test_openapi_and_docs_are_served_offline(api: Api) -> None:
     # given
     anonymous = api(None)
+    session = Client()
+    session.force_login(api.world.users["resident"])
+    logged_in = api(None)
+    logged_in.cookies.set(
+        settings.SESSION_COOKIE_NAME, session.cookies[settings.SESSION_COOKIE_NAME].value
+    )
 
     # when
     schema = anonymous.get("/openapi.json")
-    docs = anonymous.get("/docs")
+    refused = anonymous.get("/docs")
+    docs = logged_in.get("/docs")
 
-    # then
+    # then the schema is public, the docs page is for people with an account
     assert schema.status_code == 200
     assert "/api/v1/cases/{number}/process" in schema.json()["paths"]
+    assert refused.status_code == 302
+    assert refused.headers["Location"] == "/accounts/login/?next=/api/v1/docs"
     assert docs.status_code == 200
     assert "cdn" not in docs.text.lower()
     assert "https://" not in docs.text

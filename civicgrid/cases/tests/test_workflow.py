@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from civicgrid.accounts.models import Notification
 from civicgrid.cases import services as s
@@ -214,3 +215,41 @@ def test_escalation_notifies_supervisor_once():
     assert Trace.objects.filter(case=case, action=Action.ESCALATE).count() == 1
     assert Notification.objects.filter(user=w.users["supervisor"]).count() == 1
     assert Case.objects.get(pk=case.pk).light(now=later) == "red"
+
+
+def test_an_escalation_notice_stores_the_event_and_reads_in_each_readers_language():
+    import datetime as dt
+
+    from django.utils import translation
+
+    # given a case escalated while the escalating process ran in Chinese
+    w = build_world()
+    case = _dispatched(w)
+    with translation.override("zh-hans"):
+        s.case_escalate_overdue(now=case.deadline_at + dt.timedelta(minutes=1))
+    note = Notification.objects.get(user=w.users["supervisor"])
+
+    # then the row holds what happened, not a sentence
+    assert note.event == "case.overdue"
+    assert note.params == {"number": case.number, "status": "dispatched"}
+
+    # and each reader reads it in their own language
+    with translation.override("en"):
+        assert note.text == f"Case {case.number} is overdue (Dispatched)."
+    with translation.override("zh-hans"):
+        assert note.text == f"案件 {case.number} 已超期（已派遣）。"
+
+
+def test_a_notification_of_an_unknown_event_reads_as_its_code_and_old_rows_as_their_sentence():
+    w = build_world()
+    user = w.users["supervisor"]
+    now = timezone.now()
+    unknown = Notification.objects.create(user=user, event="gone.app", params={}, created_at=now)
+    broken = Notification.objects.create(user=user, event="case.overdue", params={}, created_at=now)
+    legacy = Notification.objects.create(
+        user=user, event="legacy.message", params={"message": "案件 1 已超时"}, created_at=now
+    )
+
+    assert unknown.text == "gone.app"
+    assert broken.text == "case.overdue"
+    assert legacy.text == "案件 1 已超时"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from civicgrid.cases import services as s
 from civicgrid.cases.models import Case, CasePhoto, Follower, Status, Trace
-from civicgrid.cases.tests.factories import build_world, photo, png_bytes, submit, upload
+from civicgrid.cases.tests.factories import PASSWORD, build_world, photo, png_bytes, submit, upload
 from civicgrid.core.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,25 @@ def test_home_for_the_public_lists_recent_cases():
     assert response.status_code == 200
     assert "Problems in our community, fixed in the open" in response.text
     assert case.number in response.text
+
+
+def test_log_in_to_report_brings_the_resident_back_to_the_report_page():
+    # given the public home page's button
+    world = build_world()
+    client = client_for(world, None)
+    home = client.get("/")
+    assert 'href="/accounts/login/?next=%2Freport%2F" data-login-to-report' in home.text
+
+    # when the resident follows it and logs in
+    login = client.get("/accounts/login/?next=%2Freport%2F")
+    assert 'name="next" value="/report/"' in login.text
+    response = client.post(
+        "/accounts/login/", {"username": "resident", "password": PASSWORD, "next": "/report/"}
+    )
+
+    # then the report page is next, not the home page
+    assert response.status_code == 302
+    assert response["Location"] == "/report/"
 
 
 @pytest.mark.parametrize(
@@ -197,6 +216,123 @@ def test_queue_shows_the_light_and_filters_by_it():
     assert 'class="light light-green"' in green.text
     assert "On time" in green.text
     assert case.number not in red.text
+
+
+@pytest.mark.parametrize(
+    ("language", "cell", "other", "unit"),
+    [
+        ("en", "Grid 5", "网格5", "Clean City Sanitation"),
+        ("zh-hans", "网格5", "Grid 5", "洁城环卫公司"),
+    ],
+)
+def test_pages_name_cells_and_units_in_the_readers_language(language, cell, other, unit):
+    # given a case in cell 005, dispatched to the cleaning unit (named in both languages)
+    world = build_world()
+    world.units["clean"].name_en = "Clean City Sanitation"
+    world.units["clean"].save(update_fields=["name_en"])
+    reported = submit(world)
+    case = dispatched(world)
+    client = client_for(world, "operator")
+    client.cookies["django_language"] = language
+
+    # when
+    pages = {
+        "queue": client.get("/queue/"),
+        "case": client.get(f"/cases/{case.number}/"),
+        "public list": client.get("/public/cases/"),
+    }
+
+    # then
+    assert reported.number in pages["queue"].text
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert cell in response.text, name
+        assert other not in response.text, name
+    assert f"<dd>{unit}</dd>" in pages["case"].text
+
+
+def test_supervisor_notifications_read_in_the_readers_language():
+    import datetime as dt
+
+    # given an escalation sent while the server ran in Chinese
+    world = build_world()
+    case = dispatched(world)
+    assert case.deadline_at is not None
+    s.case_escalate_overdue(now=case.deadline_at + dt.timedelta(minutes=1))
+    client = client_for(world, "supervisor")
+
+    # when
+    client.cookies["django_language"] = "en"
+    english = client.get("/")
+    client.cookies["django_language"] = "zh-hans"
+    chinese = client.get("/")
+
+    # then
+    assert f"Case {case.number} is overdue (Dispatched)." in english.text
+    assert f"案件 {case.number} 已超期（已派遣）。" in chinese.text
+
+
+def test_queue_shows_description_and_address_and_searches_them():
+    # given three reports waiting for the operator
+    world = build_world()
+    gate = submit(world, description="East gate: rubbish for three days", address="3 Garden Rd")
+    lamp = submit(world, description="Lamp out by the school", address="School lane")
+    other = submit(world, description="Bins overflowing")
+    client = client_for(world, "operator")
+
+    # when
+    everything = client.get("/queue/")
+    by_word = client.get("/queue/?q=rubbish+east")
+    by_address = client.get("/queue/?q=school")
+    by_number = client.get(f"/queue/?q={lamp.number}")
+    nothing = client.get("/queue/?q=volcano")
+    spaces = client.get("/queue/?q=+++")
+
+    # then the table shows what each case is about
+    assert "East gate: rubbish for three days" in everything.text
+    assert "Address: 3 Garden Rd" in everything.text
+    assert all(c.number in everything.text for c in (gate, lamp, other))
+    # and the search matches every word, anywhere
+    assert gate.number in by_word.text and lamp.number not in by_word.text
+    assert lamp.number in by_address.text and gate.number not in by_address.text
+    assert lamp.number in by_number.text and other.number not in by_number.text
+    assert "No case in your queue matches “volcano”." in nothing.text
+    assert 'value="rubbish east"' in by_word.text  # the box keeps what was typed
+    assert all(c.number in spaces.text for c in (gate, lamp, other))
+    # and the light chips keep the search
+    assert "?light=green&amp;q=rubbish%20east" in by_word.text
+
+
+def test_queue_search_is_bounded_and_scoped_to_the_users_queue():
+    # given a case outside the operator's queue (already accepted)
+    world = build_world()
+    accepted = submit(world, description="rubbish at the gate")
+    s.case_accept(actor=world.users["operator"], case=accepted)
+    client = client_for(world, "operator")
+
+    # when
+    response = client.get("/queue/?q=rubbish")
+    long_query = client.get("/queue/?q=" + "x" * 5000)
+
+    # then
+    assert accepted.number not in response.text
+    assert long_query.status_code == 200
+    assert 'value="' + "x" * 100 + '"' in long_query.text
+
+
+def test_cancel_is_a_danger_button_that_asks_first():
+    # given
+    world = build_world()
+    case = submit(world)
+
+    # when
+    response = client_for(world, "operator").get(f"/cases/{case.number}/")
+
+    # then the accept button is the primary one, cancel is red and carries its question
+    assert '<button type="submit" class="primary">Accept</button>' in response.text
+    assert 'class="danger" data-confirm="Cancel case ' + case.number in response.text
+    assert 'data-confirm-yes="Yes, cancel the case"' in response.text
+    assert "/static/web/confirm.js" in response.text
 
 
 def test_case_page_shows_personal_data_to_staff_only():
