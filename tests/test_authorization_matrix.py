@@ -152,6 +152,7 @@ ROUTES: dict[str, Op] = {
     "web keys": Op("/keys/"),
     "web key revoke": Op("/keys/{key}/revoke/"),
     "web map cells": Op("/map/cells.geojson"),
+    "web basemap": Op("/map/basemap.geojson"),
     "web login": Op("/accounts/login/"),
     "web security": Op("/accounts/security/"),
     "web 2fa code": Op("/accounts/two-factor/"),
@@ -241,6 +242,7 @@ READS: dict[str, str] = {
     "web keys":          "log  404  404  404  404  404  404  404  404  404  404  404  ok",
     "web key revoke":    "log  404  404  404  404  404  404  404  404  404  404  404  ok",
     "web map cells":     "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    "web basemap":       "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     "web login":         "ok   home home home home home home home home home home home home",
     # the account's second factor: staff only (residents log in with a password alone)
     "web security":      "log  404  404  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",

@@ -38,6 +38,8 @@ class GeoError(CivicError):
         BAD_DATES = "geo.bad_dates"
         MEMBER_OVERLAP = "geo.member_overlap"
         ALREADY_ENDED = "geo.already_ended"
+        BAD_BASEMAP_KIND = "geo.bad_basemap_kind"
+        TOO_LARGE = "geo.too_large"
 
 
 def excerpt(value: Any, limit: int = 40) -> str:

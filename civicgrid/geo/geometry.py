@@ -161,6 +161,63 @@ def check_polygon(geometry: Any) -> tuple[dict[str, Any], BaseGeometry]:
     return clean, geom
 
 
+LINE_TYPES = ("LineString", "MultiLineString")
+
+
+def _line(value: Any, where: str) -> list[list[float]]:
+    if not isinstance(value, list | tuple) or len(value) < 2:
+        raise _Invalid(
+            GeoError.Code.BAD_GEOJSON,
+            _("%(where)s must be a list of at least 2 positions.") % {"where": where},
+        )
+    return [
+        _position(p, _("%(where)s, position %(n)d") % {"where": where, "n": i})
+        for i, p in enumerate(value)
+    ]
+
+
+def check_line(geometry: Any) -> dict[str, Any]:
+    """Check a GeoJSON LineString/MultiLineString; return it normalised (floats).
+
+    Raises :class:`GeometryError` on the first thing wrong."""
+    try:
+        if not isinstance(geometry, dict) or geometry.get("type") not in LINE_TYPES:
+            found = geometry.get("type") if isinstance(geometry, dict) else geometry
+            raise _Invalid(
+                GeoError.Code.BAD_GEOJSON,
+                _("The geometry must be a LineString or MultiLineString, not %(type)s.")
+                % {"type": excerpt(found)},
+            )
+        coords = geometry.get("coordinates")
+        if geometry["type"] == "LineString":
+            normalised: Any = _line(coords, str(_("line")))
+        else:
+            if not isinstance(coords, list | tuple) or not coords:
+                raise _Invalid(
+                    GeoError.Code.BAD_GEOJSON,
+                    _("A MultiLineString must be a non-empty list of lines."),
+                )
+            normalised = [_line(p, str(_("line %(n)d") % {"n": i})) for i, p in enumerate(coords)]
+    except _Invalid as exc:
+        raise GeometryError(exc.problem) from None
+    return {"type": geometry["type"], "coordinates": normalised}
+
+
+def check_point(geometry: Any) -> dict[str, Any]:
+    """Check a GeoJSON Point; return it normalised (floats)."""
+    try:
+        if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+            found = geometry.get("type") if isinstance(geometry, dict) else geometry
+            raise _Invalid(
+                GeoError.Code.BAD_GEOJSON,
+                _("The geometry must be a Point, not %(type)s.") % {"type": excerpt(found)},
+            )
+        position = _position(geometry.get("coordinates"), str(_("point")))
+    except _Invalid as exc:
+        raise GeometryError(exc.problem) from None
+    return {"type": "Point", "coordinates": position}
+
+
 class GeometryError(Exception):
     def __init__(self, problem: GeometryProblem) -> None:
         self.problem = problem

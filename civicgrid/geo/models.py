@@ -170,3 +170,41 @@ class GeoVersion(models.Model):
 
     def __str__(self) -> str:
         return f"geo v{self.version}"
+
+
+class BaseMapKind(models.TextChoices):
+    """What a base-map feature is, and so how it is drawn (and which geometry it may have)."""
+
+    STREET = "street", _("Street")
+    PATH = "path", _("Path")
+    BUILDING = "building", _("Building")
+    GREEN = "green", _("Park or green")
+    WATER = "water", _("Water")
+    LANDMARK = "landmark", _("Landmark")
+
+
+class BaseMapFeature(BilingualName, models.Model):
+    """One street, building, green, water or landmark of the offline base map.
+
+    The report and case maps draw these under the grid cells when no tile server is configured
+    (an intranet with no internet), so a resident recognises the place. Imported as a whole
+    from GeoJSON (``manage.py import_basemap``; :mod:`civicgrid.geo.basemap`); the demo makes
+    its own.
+    """
+
+    kind = models.CharField(_("kind"), max_length=12, choices=BaseMapKind.choices)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    name_en = models.CharField(_("name in English"), max_length=100, blank=True)
+    geometry = models.JSONField(_("geometry"))
+    min_lat = models.FloatField()
+    min_lng = models.FloatField()
+    max_lat = models.FloatField()
+    max_lng = models.FloatField()
+
+    class Meta:
+        verbose_name = _("base map feature")
+        verbose_name_plural = _("base map features")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_kind_display()

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from .models import Area, GridCell, GridMember
+from .models import Area, BaseMapFeature, GridCell, GridMember
 
 
 def cell_list(*, community_code: str | None = None) -> QuerySet[GridCell]:
@@ -96,3 +96,24 @@ def cell_by_code(code: str) -> GridCell | None:
     if len(text) != 15 or not text.isdigit():
         return None
     return GridCell.objects.select_related("community").filter(code=text, is_active=True).first()
+
+
+def basemap_geojson() -> dict[str, Any]:
+    """The offline base map as a GeoJSON FeatureCollection, drawn in this order: greens and
+    water first, then buildings, paths, streets and landmarks on top (see geo/basemap.py)."""
+    order = {"green": 0, "water": 1, "building": 2, "path": 3, "street": 4, "landmark": 5}
+    rows = sorted(
+        BaseMapFeature.objects.values_list("id", "kind", "name", "name_en", "geometry"),
+        key=lambda row: (order.get(row[1], 9), row[0]),
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"kind": kind, "name": name, "name_en": name_en},
+                "geometry": geometry,
+            }
+            for _pk, kind, name, name_en, geometry in rows
+        ],
+    }

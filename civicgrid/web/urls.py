@@ -32,5 +32,6 @@ urlpatterns = [
     path("keys/", views.client_keys, name="client_keys"),
     path("keys/<int:key_id>/revoke/", views.client_key_revoke_view, name="client_key_revoke"),
     path("map/cells.geojson", views.map_cells, name="map_cells"),
+    path("map/basemap.geojson", views.map_basemap, name="map_basemap"),
     path("prefs/large-text/", views.large_text, name="large_text"),
 ]

@@ -3,6 +3,7 @@ service or a selector, then redirect or render. Every refusal comes from the ser
 
 from __future__ import annotations
 
+import json
 import shlex
 import uuid
 from collections.abc import Callable
@@ -63,7 +64,8 @@ from civicgrid.cases.selectors import (
 )
 from civicgrid.core import readcache
 from civicgrid.core.errors import ErrorKind
-from civicgrid.geo.selectors import cells_geojson
+from civicgrid.geo.basemap import BASEMAP_CACHE
+from civicgrid.geo.selectors import basemap_geojson, cells_geojson
 
 from . import reads
 from .context_processors import LARGE_TEXT_COOKIE, large_text_on
@@ -703,6 +705,21 @@ def client_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
 def map_cells(request: HttpRequest) -> JsonResponse:
     """Grid cells as GeoJSON for the maps (public: cell outlines are not personal data)."""
     response = JsonResponse(cells_geojson())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+def map_basemap(request: HttpRequest) -> HttpResponse:
+    """The offline base map as GeoJSON (public: streets and buildings, no personal data),
+    drawn under the cells when no tile server is configured. Kept in the read cache until the
+    next import, and by browsers for five minutes."""
+    body = readcache.cached(
+        BASEMAP_CACHE,
+        ("web.basemap",),
+        lambda: json.dumps(basemap_geojson(), separators=(",", ":")),
+    )
+    response = HttpResponse(body, content_type="application/geo+json")
     response["Cache-Control"] = "public, max-age=300"
     return response
 

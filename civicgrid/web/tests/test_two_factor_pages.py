@@ -427,7 +427,7 @@ def test_the_header_links_staff_to_their_account_page(client) -> None:
     page = client.get("/").content.decode()
 
     # then
-    assert f'<a class="who" href="{SECURITY}"' in page
+    assert f'<a class="who hlink" href="{SECURITY}"' in page
 
 
 def test_with_two_factor_off_the_pages_say_so_or_do_not_exist(client, settings) -> None:
