@@ -105,7 +105,7 @@ def test_the_administrator_sees_the_keys_and_a_link_in_the_navigation() -> None:
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     text = response.text
-    assert '<a href="/keys/">Open311 API keys</a>' in text
+    assert 'href="/keys/">Open311 API keys</a>' in text
     row = near(text, f'<tr data-key="{key.prefix}"', 900)
     assert "City app <small>(city-app)</small>" in row
     assert "<td>iOS app</td>" in row
