@@ -25,9 +25,21 @@ the state of every case at that moment. Events after the end time are dropped: r
 stay where the clock left them, and the newest few are stopped on purpose in every state (and with
 pending return, extension, hold and on-the-spot review requests) so that every queue has work.
 
+Open work is timed back from the end time, which by default is the moment the demo is loaded: each
+stopped case is as far into its current step as its traffic light needs (mostly green, some
+yellow, a few red that are overdue and escalated to the supervisor; see OPEN_LIGHTS), counted back
+in working time on the calendar the case services use (natural time for urgent cases), and its
+earlier steps were each done in time before that (:meth:`_Builder._time_open_work`). So right
+after loading, every staff login's home page and work queue show several colours. The lights then
+move on as the working clock runs, as on a real site: the intake steps (10-30 working minutes)
+turn within minutes during working hours, and a demo looked at days later is red again. Loading
+the demo again into an empty database brings the mix back; ``demo_load`` has no ``--reset`` flag:
+``manage.py flush --noinput && manage.py demo_load`` (``demo_load --if-empty``, what ``make run``
+does, keeps the data that is there).
+
 Random choices come from ``random.Random(seed)`` and per-case generators seeded from it; nothing
-depends on database ids or wall-clock time except the default end time (the current hour), so the
-same seed and end time give the same data on any machine and database.
+depends on database ids or wall-clock time except the default end time (now, to the second), so
+the same seed and end time give the same data on any machine and database.
 """
 
 from __future__ import annotations
@@ -78,6 +90,7 @@ from civicgrid.cases.models import (
 from civicgrid.cases.photos import CheckedPhoto, check_photo
 from civicgrid.core.services import audit_record
 from civicgrid.core.worktime import is_workday, work_calendar
+from civicgrid.geo.basemap import basemap_import
 from civicgrid.geo.models import Area, GridCell, GridMember, GridRole
 from civicgrid.geo.services import grid_import, grid_member_add
 
@@ -388,6 +401,55 @@ FREEZE_STAGES = (
     "closed",
     "self_review",
 )
+# The service calls that bring a stopped case to its stage, in order (see _time_open_work).
+_TO_UNIT = ("submit", "accept", "file", "dispatch")
+STAGE_CALLS: dict[str, tuple[str, ...]] = {
+    "reported": ("submit",),
+    "accepted": ("submit", "accept"),
+    "verified": ("submit", "accept", "verify"),
+    "filed": ("submit", "accept", "file"),
+    "dispatched": _TO_UNIT,
+    "return_pending": (*_TO_UNIT, "return_request"),
+    "processing": (*_TO_UNIT, "start"),
+    "extension_pending": (*_TO_UNIT, "start", "extension_request"),
+    "hold_pending": (*_TO_UNIT, "start", "hold_request"),
+    "on_hold": (*_TO_UNIT, "start", "hold_request", "hold_decide"),
+    "processed": (*_TO_UNIT, "process"),
+    "checking": (*_TO_UNIT, "process", "check_start"),
+    "closed": (*_TO_UNIT, "process", "check_start", "check_finish"),
+    "self_review": ("submit", "self_handle"),
+}
+assert set(STAGE_CALLS) == set(FREEZE_STAGES)
+# The traffic light a stopped case shows at the end time, by stage, round after round (the
+# newest cases go through FREEZE_STAGES once per round): mostly green, some yellow, a few red,
+# and more than one colour in every demo login's work queue. Stages without an entry (closed,
+# self_review) are not open and show no light; a held clock shows green.
+OPEN_LIGHTS: dict[str, tuple[str, ...]] = {
+    "reported": ("green", "red", "yellow"),
+    "accepted": ("green", "yellow", "green"),
+    "verified": ("yellow", "green", "green"),
+    "filed": ("green", "yellow", "red"),
+    "dispatched": ("red", "green", "green"),
+    "return_pending": ("green", "yellow", "green"),
+    "processing": ("green", "red", "green"),
+    "extension_pending": ("yellow", "green", "green"),
+    "hold_pending": ("green", "yellow", "green"),
+    "on_hold": ("green",),
+    "processed": ("green", "yellow", "red"),
+    "checking": ("yellow", "green", "green"),
+}
+# How far into its current step a stopped case is at the end time, as a share of the step's
+# limit on the step's clock: green below 80 % (the warning), yellow up to 100 %, red past it.
+LIGHT_SHARES: dict[str, tuple[float, float]] = {
+    "green": (0.1, 0.6),
+    "yellow": (0.82, 0.9),
+    "red": (1.3, 2.5),
+}
+# Stopped cases waiting at a unit; two in three of them go to the sanitation contractor, whose
+# handler is the `handler` demo login.
+UNIT_STAGES = frozenset(
+    {"dispatched", "return_pending", "processing", "extension_pending", "hold_pending", "on_hold"}
+)
 SATISFACTION_WEIGHTS = {
     "good": (48, 32, 11, 6, 3),
     "poor": (15, 25, 25, 20, 15),
@@ -484,9 +546,10 @@ def demo_digest() -> str:
 
 
 def default_end() -> dt.datetime:
-    """The current hour (local time): the default end of the simulated history."""
+    """Now, to the second (local time): the default end of the simulated history. The open cases
+    are timed back from it, so their traffic lights are right when the demo has just loaded."""
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    return timezone.now().astimezone(tz).replace(minute=0, second=0, microsecond=0)
+    return timezone.now().astimezone(tz).replace(microsecond=0)
 
 
 def load_demo(
@@ -500,7 +563,7 @@ def load_demo(
     """Build the demo community in an empty database (see the module docstring).
 
     Writes geography, categories, organizations, routing, users, grid members and ``case_count``
-    cases with their whole history up to ``end`` (default: the current hour). Configuration is
+    cases with their whole history up to ``end`` (default: now). Configuration is
     committed first in one transaction; case events are committed in batches. Returns counts,
     the status mix and timings; ``failed_steps`` lists any step a service refused (none expected).
     """
@@ -543,6 +606,12 @@ class _Plan:
     rng: random.Random
     freeze: str | None = None
     reporter: User | None = None
+    # When each step of a stopped case happens (see _Builder._time_open_work); None otherwise.
+    schedule: dict[str, dt.datetime] | None = None
+
+    def when(self, call: str) -> dt.datetime | None:
+        """The scheduled time of ``call`` for a stopped case; None lets the script choose."""
+        return None if self.schedule is None else self.schedule[call]
 
 
 def _rect(west: float, south: float, east: float, north: float) -> dict[str, Any]:
@@ -843,6 +912,10 @@ class _Builder:
             actor=self.users["admin"],
             geojson={"type": "FeatureCollection", "features": features + cell_features},
         )
+        # The street's offline base map, drawn from the same grid (roads on the cell borders).
+        from .basemap import demo_basemap  # it reads this module's grid constants
+
+        basemap_import(actor=self.users["admin"], geojson=demo_basemap())
         for cell in GridCell.objects.order_by("code"):
             self.cells.append(
                 _CellInfo(
@@ -998,22 +1071,116 @@ class _Builder:
         recent = [p for p in plans if p.reported_at >= recent_from]
         if len(recent) < 2 * len(FREEZE_STAGES):
             recent = plans[-2 * len(FREEZE_STAGES) :]
+        frozen: list[_Plan] = []
         for index, plan in enumerate(reversed(recent)):
             if index % 3 == 2:
                 continue  # a third of the newest cases run on as they would
             stage = FREEZE_STAGES[(index - index // 3) % len(FREEZE_STAGES)]
             plan.freeze = stage
+            # The shortest way to the stage, so that _time_open_work knows every step.
+            plan.outcome = {
+                "return_pending": "return",
+                "extension_pending": "extension",
+                "hold_pending": "hold",
+                "on_hold": "hold",
+                "self_review": "self_handle",
+            }.get(stage, "normal")
             if stage == "self_review":
-                plan.outcome, plan.source = "self_handle", Source.PATROL
-            elif plan.outcome in ("invalid", "duplicate", "not_ours", "self_handle"):
-                plan.outcome = "normal"
-            if stage in ("return_pending",):
-                plan.outcome = "return"
-            elif stage in ("extension_pending",):
-                plan.outcome = "extension"
-            elif stage in ("hold_pending", "on_hold"):
-                plan.outcome = "hold"
+                plan.source = Source.PATROL
+            frozen.append(plan)
+        self._time_open_work(frozen)
+        plans.sort(key=lambda p: p.reported_at)
         return plans
+
+    def _time_open_work(self, frozen: list[_Plan]) -> None:
+        """Time the stopped cases back from the end time, so that the end sees open work in
+        every colour, as on a real working day.
+
+        Each stopped case gets the light OPEN_LIGHTS names for its stage and round, as a share
+        of its current step's limit (LIGHT_SHARES) already spent at the end time: the step
+        starts that long before the end, counted back on the step's clock (working time on the
+        services' calendar, or natural time for urgent cases). The steps before it are each
+        done in 15-70 % of their own limit, counted back from there, which gives the report
+        time; the requests and decisions inside the current step fall between its start and
+        the end. Red cases are past their deadline, so the sweep escalates them to the
+        supervisor. Two in three stopped cases are placed in 望花路社区 (the community of the
+        ``gridworker``, ``committee`` and ``resident`` logins, in the same cell of its grid),
+        and two in three of those waiting at a unit report a sanitation problem (the ``handler``
+        login's contractor), so that those logins' queues show the mix too.
+        """
+        sanitation = [
+            spec
+            for spec in CATEGORY_SPECS
+            if spec.code in self.categories
+            and spec.code not in ESTATE_CATEGORIES
+            and _route_for(spec.code) == "co-sanitation"
+        ]
+        at_unit = 0
+        for order, plan in enumerate(frozen):
+            assert plan.freeze is not None
+            stage = plan.freeze
+            rng = random.Random(f"demo-open-work|{self.seed}|{order}")
+            if order % 3 != 2 and plan.cell.community != 0:
+                plan.cell = self.cells[int(plan.cell.code[12:]) - 1]  # community 0 comes first
+            if stage in UNIT_STAGES:
+                if at_unit % 3 != 2 and sanitation:
+                    plan.spec = rng.choices(sanitation, weights=[s.weight for s in sanitation])[0]
+                    if plan.urgency == Urgency.URGENT and not plan.spec.urgent:
+                        plan.urgency = Urgency.PRESSING
+                at_unit += 1
+            lights = OPEN_LIGHTS.get(stage, ("green",))
+            light = lights[(order // len(FREEZE_STAGES)) % len(lights)]
+            plan.schedule = self._open_schedule(plan, STAGE_CALLS[stage], light, rng)
+            plan.reported_at = plan.schedule["submit"]
+
+    def _open_schedule(
+        self, plan: _Plan, calls: tuple[str, ...], light: str, rng: random.Random
+    ) -> dict[str, dt.datetime]:
+        """The time of each of ``calls`` (see _time_open_work), all at or before the end."""
+        steps = [self._step_after(call, plan) for call in calls]
+        current = max(i for i, step in enumerate(steps) if step is not None)
+        limit, clock = steps[current] or (0, Clock.WORKING)
+        spent = limit * rng.uniform(*LIGHT_SHARES[light])
+        started = self._before(self.end, spent, clock)
+        times: dict[str, dt.datetime] = {calls[current]: started}
+        inside = calls[current + 1 :]
+        for call, share in zip(inside, sorted(rng.uniform(0.1, 0.9) for _c in inside), strict=True):
+            times[call] = self._forward(started, spent * share, clock)
+        moment = started
+        for index in range(current, 0, -1):
+            running = next(s for s in reversed(steps[:index]) if s is not None)
+            moment = self._before(moment, running[0] * rng.uniform(0.15, 0.7), running[1])
+            times[calls[index - 1]] = moment
+        schedule: dict[str, dt.datetime] = {}
+        previous: dt.datetime | None = None
+        for call in calls:
+            moment = min(times[call], self.end).replace(microsecond=0)
+            if previous is not None and moment <= previous:
+                moment = previous + dt.timedelta(seconds=1)
+            schedule[call] = previous = moment
+        return schedule
+
+    def _step_after(self, call: str, plan: _Plan) -> tuple[float, str] | None:
+        """(limit, clock) of the step that ``call`` starts, as the case services set it; None
+        for a call inside a step (its clock keeps running)."""
+        urgent = plan.urgency == Urgency.URGENT
+        intake = Clock.NATURAL if urgent else Clock.WORKING
+        if call == "submit":
+            return case_services.step_limit("accept"), intake
+        if call in ("accept", "verify"):
+            return case_services.step_limit("file_urgent" if urgent else "file"), intake
+        if call == "file":
+            return case_services.step_limit("dispatch_urgent" if urgent else "dispatch"), intake
+        if call == "dispatch":
+            category = self.categories[plan.spec.code]
+            return case_services.disposal_limit(Case(category=category, urgency=plan.urgency))
+        if call == "process":
+            return case_services.step_limit("check"), intake
+        if call == "check_start":
+            return case_services.step_limit("close"), intake
+        if call in ("check_finish", "self_handle"):
+            return case_services.step_limit("rate"), Clock.WORKING
+        return None
 
     # ----------------------------------------------------------------------- simulation
 
@@ -1101,6 +1268,24 @@ class _Builder:
             moment = self.calendar.add_working_minutes(now, minutes)
         return moment.replace(microsecond=0) + dt.timedelta(seconds=1)
 
+    def _forward(self, moment: dt.datetime, minutes: float, clock: str) -> dt.datetime:
+        """``minutes`` after ``moment`` on ``clock``."""
+        if clock == Clock.NATURAL:
+            return moment + dt.timedelta(minutes=minutes)
+        return self.calendar.add_working_minutes(moment, minutes)
+
+    def _before(self, moment: dt.datetime, minutes: float, clock: str) -> dt.datetime:
+        """The latest instant from which ``minutes`` on ``clock`` have passed at ``moment``."""
+        if clock == Clock.NATURAL:
+            return moment - dt.timedelta(minutes=minutes)
+        days = 4
+        while True:
+            start = moment - dt.timedelta(days=days)
+            available = self.calendar.working_minutes_between(start, moment)
+            if available >= minutes:
+                return self.calendar.add_working_minutes(start, available - minutes)
+            days *= 2
+
     def _working(self, now: dt.datetime, lo: float, hi: float, rng: random.Random) -> dt.datetime:
         return self._after(now, rng.uniform(lo, hi), Clock.WORKING)
 
@@ -1156,7 +1341,7 @@ class _Builder:
         if plan.outcome == "self_handle":
             worker = plan.cell.worker
             assert worker is not None
-            now = self._after(now, rng.uniform(5, 40), Clock.NATURAL)
+            now = plan.when("self_handle") or self._after(now, rng.uniform(5, 40), Clock.NATURAL)
             yield now
             case = case_services.case_self_handle(
                 actor=worker,
@@ -1183,7 +1368,7 @@ class _Builder:
             return
 
         # intake: accept or cancel
-        now = self._within(now, case, 0.15, 0.9, rng)
+        now = plan.when("accept") or self._within(now, case, 0.15, 0.9, rng)
         yield now
         operator = self._operator(now)
         if plan.outcome in ("invalid", "not_ours", "duplicate"):
@@ -1212,7 +1397,12 @@ class _Builder:
                 )
             return
         corrected = None
-        if plan.source == Source.RESIDENT and spec.code in CORRECTIONS and rng.random() < 0.12:
+        if (
+            plan.source == Source.RESIDENT
+            and plan.schedule is None
+            and spec.code in CORRECTIONS
+            and rng.random() < 0.12
+        ):
             corrected = self.categories.get(CORRECTIONS[spec.code])
         case = case_services.case_accept(
             actor=operator,
@@ -1226,7 +1416,7 @@ class _Builder:
         if plan.freeze == "verified" or (
             plan.freeze is None and plan.source != Source.PATROL and rng.random() < 0.15
         ):
-            now = self._within(now, case, 0.2, 0.9, rng)
+            now = plan.when("verify") or self._within(now, case, 0.2, 0.9, rng)
             yield now
             assert plan.cell.worker is not None
             case = case_services.case_verify(
@@ -1237,12 +1427,13 @@ class _Builder:
             )
             if plan.freeze == "verified":
                 return
-        now = self._within(now, case, 0.15, 0.9, rng)
+        now = plan.when("file") or self._within(now, case, 0.15, 0.9, rng)
         yield now
         case = case_services.case_file(actor=self._leader(now), case=case)
         if plan.freeze == "filed":
             return
-        yield from self._dispatch_and_handle(plan, case, self._within(now, case, 0.1, 0.8, rng))
+        dispatch_at = plan.when("dispatch") or self._within(now, case, 0.1, 0.8, rng)
+        yield from self._dispatch_and_handle(plan, case, dispatch_at)
 
     def _dispatch_and_handle(
         self, plan: _Plan, case: Case, now: dt.datetime
@@ -1258,7 +1449,7 @@ class _Builder:
         if plan.outcome == "return":
             unit = case.unit
             assert unit is not None
-            now = self._within(now, case, 0.03, 0.15, rng)
+            now = plan.when("return_request") or self._within(now, case, 0.03, 0.15, rng)
             yield now
             case_services.case_return_request(
                 actor=self.handlers[unit.pk],
@@ -1316,9 +1507,9 @@ class _Builder:
         assert unit is not None
         handler = self.handlers[unit.pk]
         if plan.freeze in ("processing", "extension_pending", "hold_pending", "on_hold") or (
-            rng.random() < 0.25
+            plan.schedule is None and rng.random() < 0.25
         ):
-            now = self._within(now, case, 0.05, 0.3, rng)
+            now = plan.when("start") or self._within(now, case, 0.05, 0.3, rng)
             yield now
             case = case_services.case_start(actor=handler, case=case, note="已到达现场。")
             if plan.freeze == "processing":
@@ -1326,7 +1517,7 @@ class _Builder:
 
         process_at: dt.datetime | None = None
         if plan.outcome == "extension":
-            now = self._within(now, case, 0.5, 0.85, rng)
+            now = plan.when("extension_request") or self._within(now, case, 0.5, 0.85, rng)
             yield now
             extra = rng.choice((420, 840, 1260))
             case_services.case_extension_request(
@@ -1348,14 +1539,14 @@ class _Builder:
             )
             process_at = self._within(now, case, 0.3, 0.9 if approve else 1.6, rng)
         elif plan.outcome == "hold":
-            now = self._within(now, case, 0.15, 0.4, rng)
+            now = plan.when("hold_request") or self._within(now, case, 0.15, 0.4, rng)
             yield now
             case_services.case_hold_request(
                 actor=handler, case=case, reason=self._note(rng, names.HOLD_REASONS)
             )
             if plan.freeze == "hold_pending":
                 return
-            now = self._working(now, 10, 60, rng)
+            now = plan.when("hold_decide") or self._working(now, 10, 60, rng)
             yield now
             case = case_services.case_hold_decide(actor=self._leader(now), case=case, approve=True)
             if plan.freeze == "on_hold":
@@ -1375,7 +1566,7 @@ class _Builder:
                 now = sweep_at
             poor = poor or rng.random() < 0.5
         else:
-            process_at = self._within(now, case, 0.2, 0.9, rng)
+            process_at = plan.when("process") or self._within(now, case, 0.2, 0.9, rng)
         if process_at <= now:
             process_at = now + dt.timedelta(minutes=1)
 
@@ -1392,12 +1583,12 @@ class _Builder:
             if plan.freeze == "processed":
                 return
             checker = self._checker(plan, case)
-            now = self._within(now, case, 0.1, 0.7, rng)
+            now = plan.when("check_start") or self._within(now, case, 0.1, 0.7, rng)
             yield now
             case = case_services.case_check_start(actor=checker, case=case)
             if plan.freeze == "checking":
                 return
-            now = self._within(now, case, 0.2, 0.9, rng)
+            now = plan.when("check_finish") or self._within(now, case, 0.2, 0.9, rng)
             yield now
             passed = round_number == rounds
             case = case_services.case_check_finish(

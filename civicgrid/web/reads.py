@@ -13,8 +13,14 @@ from civicgrid.cases.selectors import leaf_categories
 from civicgrid.core.datetimes import W3DateTimeError, parse_w3_datetime
 from civicgrid.geo.selectors import cell_list
 
+CATEGORY_CODE_MAX = 20  # Category.code
+
 
 def leaf_category_by_code(code: str, *, public_only: bool) -> Category | None:
+    """The leaf category with this code, or ``None``. A value no category code can be (too
+    long, or holding NUL, which PostgreSQL refuses in a query) is ``None`` without asking."""
+    if not code or len(code) > CATEGORY_CODE_MAX or not code.isprintable():
+        return None
     return leaf_categories(public_only=public_only).filter(code=code).first()
 
 

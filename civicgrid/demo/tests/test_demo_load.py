@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import zoneinfo
+from collections import Counter
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Count
 
-from civicgrid.accounts.models import Organization, User
-from civicgrid.cases.models import Action, Case, Rating, RoutingRule, Status, Trace
+from civicgrid.accounts.models import Organization, Role, User
+from civicgrid.cases.models import (
+    OPEN_STATUSES,
+    Action,
+    Case,
+    Light,
+    Rating,
+    RoutingRule,
+    Status,
+    Trace,
+)
+from civicgrid.cases.selectors import case_queue_page, light_expression, light_q
 from civicgrid.core.models import AuditRecord
 from civicgrid.core.services import audit_verify
 from civicgrid.demo.generator import DEMO_LOGINS, DEMO_PASSWORD, demo_digest
-from civicgrid.geo.models import Area, GridCell, GridMember
+from civicgrid.geo.models import Area, BaseMapFeature, GridCell, GridMember
 
 END = "2026-06-30T18:00"
 
@@ -59,6 +74,10 @@ def test_a_small_run_builds_a_consistent_community_with_cases_in_many_states() -
     assert Area.objects.filter(level="community").count() == 3
     assert GridCell.objects.count() == 60
     assert GridCell.objects.filter(code__startswith="110105001002").count() == 20
+    # the offline base map of the street: roads, blocks, parks and named landmarks
+    kinds = dict(BaseMapFeature.objects.values_list("kind").annotate(n=Count("id")))
+    assert kinds["building"] >= 400 and kinds["street"] >= 20 and kinds["landmark"] >= 10
+    assert BaseMapFeature.objects.filter(kind="landmark", name_en__endswith="Station").exists()
     assert GridMember.objects.filter(role="full_time").count() == 60
     assert User.objects.filter(role="resident").count() == 60
     assert Organization.objects.filter(kind="contractor").count() == 11
@@ -92,6 +111,33 @@ def test_a_small_run_builds_a_consistent_community_with_cases_in_many_states() -
     assert result.checked_count == AuditRecord.objects.count()
     assert "Sealed" in out
     assert "http://127.0.0.1:8000/" in out
+
+
+@pytest.mark.django_db
+def test_right_after_loading_the_open_cases_show_every_light_mostly_green() -> None:
+    # given the moment the demo is loaded: its end time (on a working day, after work)
+    loaded_at = dt.datetime.fromisoformat(END).replace(tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
+    # when
+    small(60, residents=60)
+    # then: the open cases show a mix, as on a real day, not all red
+    open_cases = Case.objects.filter(status__in=OPEN_STATUSES)
+    lights = Counter(
+        open_cases.annotate(lit=light_expression(loaded_at)).values_list("lit", flat=True)
+    )
+    assert lights == Counter(case.light(loaded_at) for case in open_cases)  # SQL and Python agree
+    assert {Light.GREEN, Light.YELLOW, Light.RED} <= set(lights), lights
+    assert lights.most_common(1)[0][0] == Light.GREEN, lights
+    # the red ones are overdue and escalated to the supervisor
+    red = open_cases.filter(light_q(Light.RED, loaded_at))
+    assert red.count() == lights[Light.RED]
+    assert all(case.is_overdue and case.is_supervised for case in red)
+    # and every staff demo login's work queue (what its home page shows) has more than one colour
+    for login in DEMO_LOGINS:
+        if login.role == Role.RESIDENT:
+            continue
+        queue = case_queue_page(user=User.objects.get(username=login.username), now=loaded_at)
+        colours = {light for light, n in queue.light_counts.items() if n and light != Light.NONE}
+        assert len(colours) >= 2, (login.username, queue.light_counts)
 
 
 @pytest.mark.django_db

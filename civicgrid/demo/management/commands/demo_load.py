@@ -103,7 +103,7 @@ class Command(BaseCommand):
             "--end",
             type=_end_time,
             default=None,
-            help="end of the simulated history, e.g. 2026-06-30T18:00 (default: this hour)",
+            help="end of the simulated history, e.g. 2026-06-30T18:00 (default: now)",
         )
         parser.add_argument(
             "--if-empty",
