@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from civicgrid.core.datetimes import W3DateTimeError, format_w3_datetime, parse_w3_datetime
+from civicgrid.core.names import pick_name, reader_wants_english
 
 from .errors import CaseError
 
@@ -64,10 +64,6 @@ VALUE_KEYS = frozenset({"key", "name", "name_en"})
 Problem = tuple[str, str]  # (path, message)
 
 
-def _english() -> bool:
-    return (get_language() or "").startswith("en")
-
-
 @dataclass(frozen=True)
 class AttributeValue:
     key: str
@@ -76,7 +72,7 @@ class AttributeValue:
 
     @property
     def display_name(self) -> str:
-        return self.name_en if _english() and self.name_en else self.name
+        return pick_name(self.name, self.name_en)
 
 
 @dataclass(frozen=True)
@@ -96,11 +92,11 @@ class AttributeDef:
 
     @property
     def display_description(self) -> str:
-        return self.description_en if _english() and self.description_en else self.description
+        return pick_name(self.description, self.description_en)
 
     @property
     def display_datatype_description(self) -> str:
-        if _english() and self.datatype_description_en:
+        if reader_wants_english() and self.datatype_description_en:
             return self.datatype_description_en
         return self.datatype_description
 

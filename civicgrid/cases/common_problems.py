@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from civicgrid.core.names import pick_name
 
 from .categories import DEFAULT_CATEGORIES_PATH
 from .errors import CaseError
@@ -38,10 +39,6 @@ PROBLEM_KEYS = frozenset({"code", "icon", "name", "name_en", "keywords", "keywor
 ICON_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 NAME_MAX_LENGTH = 40
 MAX_PROBLEMS = 24
-
-
-def _in_english() -> bool:
-    return (get_language() or "").startswith("en")
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class CommonProblem:
 
     @property
     def display_name(self) -> str:
-        return self.name_en if _in_english() and self.name_en else self.name
+        return pick_name(self.name, self.name_en)
 
     @property
     def search_words(self) -> tuple[str, ...]:

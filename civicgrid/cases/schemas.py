@@ -18,7 +18,6 @@ import re
 from typing import Annotated, Any, NamedTuple
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import (
@@ -689,15 +688,8 @@ class PublicCategoryOut(CategoryOut):
     attributes: list[AttributeOut] = Field(description="The questions asked when reporting.")
 
 
-def display_name(name: str, name_en: str) -> str:
-    """The English name for English requests when there is one, else the (Chinese) name."""
-    if (get_language() or "").startswith("en") and name_en:
-        return name_en
-    return name
-
-
 def _agency(unit: Organization | None) -> str | None:
-    return display_name(unit.name, unit.name_en) if unit is not None else None
+    return unit.display_name if unit is not None else None
 
 
 def public_case_out(case: Case) -> PublicCaseOut:

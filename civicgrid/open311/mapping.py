@@ -12,7 +12,6 @@ from typing import Any
 
 from django.core.signing import BadSignature, Signer
 from django.urls import reverse
-from django.utils.translation import get_language
 
 from civicgrid.accounts.models import Organization
 from civicgrid.cases.attributes import category_attributes
@@ -54,15 +53,11 @@ def statuses_for(open311_statuses: Sequence[str]) -> list[str]:
     return [status for status, shown in OPEN311_STATUS.items() if shown in wanted]
 
 
-def _english() -> bool:
-    return (get_language() or "").startswith("en")
-
-
 def unit_name(unit: Organization | None) -> str:
     """A unit's name in the request's language ("" without a unit)."""
     if unit is None:
         return ""
-    return unit.name_en if _english() and unit.name_en else unit.name
+    return unit.display_name
 
 
 def is_description_withheld(case: Case) -> bool:
