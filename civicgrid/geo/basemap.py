@@ -13,20 +13,20 @@ all or nothing: any problem refuses the file, listing every problem with its fea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from civicgrid.core import readcache
 from civicgrid.core.services import audit_record
 
 from .errors import GeoError, excerpt, unstorable
-from .geometry import GeometryError, check_line, check_point, check_polygon
+from .geometry import GeometryError, check_line, check_point, check_polygon, to_shape
 from .models import BaseMapFeature, BaseMapKind
-from .services import _load  # the FeatureCollection checks of the grid import
+from .services import ImportProblems, load_feature_collection
 
 MAX_FEATURES = 50_000
 NAME_MAX = 100
@@ -51,19 +51,9 @@ class BasemapReport:
         return sum(self.counts.values())
 
 
-def _positions(geometry: dict[str, Any]) -> Iterator[list[float]]:
-    stack: list[Any] = [geometry["coordinates"]]
-    while stack:
-        item = stack.pop()
-        if item and isinstance(item[0], int | float):
-            yield item
-        else:
-            stack.extend(item)
-
-
-def _parse(index: int, raw: Any, problems: list[dict[str, Any]]) -> BaseMapFeature | None:
+def _parse(index: int, raw: Any, problems: ImportProblems) -> BaseMapFeature | None:
     def problem(code: GeoError.Code, message: Any) -> None:
-        problems.append({"index": index, "problem": code.value, "message": str(message)})
+        problems.add(index, None, code, message)
 
     if not isinstance(raw, dict) or raw.get("type") != "Feature":
         problem(GeoError.Code.BAD_GEOJSON, _("It is not a GeoJSON Feature."))
@@ -102,16 +92,16 @@ def _parse(index: int, raw: Any, problems: list[dict[str, Any]]) -> BaseMapFeatu
     except GeometryError as exc:
         problem(exc.problem.code, exc.problem.message)
         return None
-    lngs, lats = zip(*((p[0], p[1]) for p in _positions(geometry)), strict=True)
+    min_lng, min_lat, max_lng, max_lat = to_shape(geometry).bounds
     return BaseMapFeature(
         kind=kind,
         name=names["name"],
         name_en=names["name_en"],
         geometry=geometry,
-        min_lat=min(lats),
-        max_lat=max(lats),
-        min_lng=min(lngs),
-        max_lng=max(lngs),
+        min_lat=min_lat,
+        max_lat=max_lat,
+        min_lng=min_lng,
+        max_lng=max_lng,
     )
 
 
@@ -122,26 +112,20 @@ def basemap_import(*, actor: Any, geojson: dict[str, Any] | str | bytes) -> Base
     ``index``, a ``problem`` code and a translated ``message``) and writes nothing; otherwise
     writes the features, one audit row, and returns the count of each kind.
     """
-    features = _load(geojson)
+    features = load_feature_collection(geojson)
     if len(features) > MAX_FEATURES:
         raise GeoError(
             GeoError.Code.TOO_LARGE,
             _("The file has %(count)d features; a base map has at most %(max)d.")
             % {"count": len(features), "max": MAX_FEATURES},
         )
-    problems: list[dict[str, Any]] = []
-    rows = [row for i, raw in enumerate(features) if (row := _parse(i, raw, problems))]
-    if problems:
-        first = problems[0]
-        raise GeoError(
-            first["problem"],
-            _(
-                "The base map was not imported: %(count)d problem(s) found. The first: feature "
-                "%(index)d: %(message)s"
-            )
-            % {"count": len(problems), "index": first["index"], "message": first["message"]},
-            details={"problems": problems},
+    problems = ImportProblems(
+        headline=gettext_lazy(
+            "The base map was not imported: %(count)d problem(s) found. The first: %(first)s"
         )
+    )
+    rows = [row for i, raw in enumerate(features) if (row := _parse(i, raw, problems))]
+    problems.raise_if_any()
     counts = {kind: 0 for kind in BaseMapKind.values}
     for row in rows:
         counts[row.kind] += 1

@@ -291,8 +291,16 @@ class _Feature:
     shape: BaseGeometry | None
 
 
+GRID_REFUSED = _("The grid was not imported: %(count)d problem(s) found. The first: %(first)s")
+
+
 @dataclass
-class _Problems:
+class ImportProblems:
+    """The problems an import found, each with its feature ``index`` (None: the file), the
+    feature's ``code`` when readable, a machine ``problem`` code and a translated message.
+    ``headline`` words the refusal (``%(count)d`` problems, ``%(first)s`` the first)."""
+
+    headline: Any = GRID_REFUSED
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def add(
@@ -308,8 +316,7 @@ class _Problems:
         first = self.items[0]
         raise GeoError(
             first["problem"],
-            _("The grid was not imported: %(count)d problem(s) found. The first: %(first)s")
-            % {"count": len(self.items), "first": _describe(first)},
+            self.headline % {"count": len(self.items), "first": _describe(first)},
             details={"problems": self.items},
         )
 
@@ -328,7 +335,7 @@ def _describe(problem: dict[str, Any]) -> str:
     )
 
 
-def _load(geojson: dict[str, Any] | str | bytes) -> list[Any]:
+def load_feature_collection(geojson: dict[str, Any] | str | bytes) -> list[Any]:
     if isinstance(geojson, str | bytes):
         try:
             geojson = json.loads(geojson)
@@ -353,7 +360,7 @@ def _load(geojson: dict[str, Any] | str | bytes) -> list[Any]:
     return features
 
 
-def _parse_feature(index: int, raw: Any, problems: _Problems) -> _Feature | None:
+def _parse_feature(index: int, raw: Any, problems: ImportProblems) -> _Feature | None:
     if not isinstance(raw, dict) or raw.get("type") != "Feature":
         problems.add(index, None, GeoError.Code.BAD_GEOJSON, _("It is not a GeoJSON Feature."))
         return None
@@ -484,8 +491,8 @@ def grid_import(
             % {"code": excerpt(community_code)},
             field="community",
         )
-    features = _load(geojson)
-    problems = _Problems()
+    features = load_feature_collection(geojson)
+    problems = ImportProblems()
     parsed: list[_Feature] = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(features):
@@ -637,7 +644,7 @@ def _stored_neighbours(file_cells: list[_Feature]) -> list[tuple[str, BaseGeomet
 
 
 def _check_overlaps(
-    file_cells: list[_Feature], others: list[tuple[str, BaseGeometry]], problems: _Problems
+    file_cells: list[_Feature], others: list[tuple[str, BaseGeometry]], problems: ImportProblems
 ) -> None:
     """Report every pair (file cell, file or stored cell) whose intersection has real area."""
     if not file_cells:

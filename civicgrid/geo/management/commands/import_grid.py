@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from civicgrid.geo.errors import GeoError
+from civicgrid.geo.management.files import actor_named, read_file, refused
 from civicgrid.geo.services import grid_import
 
 
@@ -26,26 +26,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
-        if not path.is_file():
-            raise CommandError(f"The file {path} does not exist or is not a file.")
-        try:
-            text = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"The file {path} cannot be read: {exc.strerror}.") from None
-        actor = None
-        if options["actor"]:
-            actor = get_user_model().objects.filter(username=options["actor"]).first()
-            if actor is None:
-                raise CommandError(f"There is no user named {options['actor']}.")
+        text = read_file(path)
+        actor = actor_named(options["actor"])
         try:
             report = grid_import(actor=actor, geojson=text, community_code=options["community"])
         except GeoError as exc:
-            for problem in exc.details.get("problems", []):
-                where = f"feature {problem['index']}" if problem["index"] is not None else "file"
-                if problem["code"]:
-                    where += f" (code {problem['code']})"
-                self.stderr.write(f"{where}: [{problem['problem']}] {problem['message']}")
-            raise CommandError(f"{path}: {exc.message}") from None
+            raise refused(path, exc, self.stderr) from None
         self.stdout.write(
             f"Imported {path}: {report.created_count} cells created, "
             f"{report.updated_count} updated, {len(report.areas_created)} areas created, "
