@@ -338,26 +338,29 @@ def _step_card(step: str, form: StepForm, case: Case) -> dict[str, Any]:
     """What the case page draws for one step: title, button, form, and for a step that cannot
     be undone the danger style and the question its confirm dialog asks."""
     title, button = STEP_TEXT[step]
-    confirm = CONFIRM_TEXT.get(step)
+    question, yes = CONFIRM_TEXT.get(step, ("", ""))
     return {
         "step": step,
         "title": title,
         "button": button,
         "form": form,
-        "danger": confirm is not None,
-        "confirm": str(confirm) % {"number": case.number} if confirm is not None else "",
-        "confirm_yes": CONFIRM_YES.get(step, ""),
+        "danger": bool(question),
+        "confirm": str(question) % {"number": case.number} if question else "",
+        "confirm_yes": yes,
     }
 
 
-# Steps that cannot be undone: a red button, and a dialog asking first (web/confirm.js).
-CONFIRM_TEXT: dict[str, Any] = {
-    "cancel": gettext_lazy(
-        "Cancel case %(number)s? It leaves every work queue and cannot be reopened; the "
-        "reporter is told."
+# Steps that cannot be undone: a red button, and a dialog asking first (web/confirm.js):
+# step → (the question, the answer that goes ahead).
+CONFIRM_TEXT: dict[str, tuple[Any, Any]] = {
+    "cancel": (
+        gettext_lazy(
+            "Cancel case %(number)s? It leaves every work queue and cannot be reopened; the "
+            "reporter is told."
+        ),
+        gettext_lazy("Yes, cancel the case"),
     ),
 }
-CONFIRM_YES: dict[str, Any] = {"cancel": gettext_lazy("Yes, cancel the case")}
 
 STEP_TEXT: dict[str, tuple[Any, Any]] = {
     "accept": (gettext_lazy("Accept the report"), gettext_lazy("Accept")),

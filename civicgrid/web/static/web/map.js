@@ -17,6 +17,8 @@
   "use strict";
 
   var MIN_CELL_PX = 44;
+  var CELL_STYLE = { color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.08 };
+  var CHOSEN_CELL_STYLE = { weight: 4, color: "#b45309", fillColor: "#fde68a", fillOpacity: 0.35 };
   var BASEMAP_STYLE = {
     green: { stroke: false, fillColor: "#bbf7d0", fillOpacity: 1 },
     water: { stroke: false, fillColor: "#93c5fd", fillOpacity: 1 },
@@ -141,15 +143,17 @@
       status.classList.toggle("outside", !!outside);
     }
 
+    function cellAt(plat, plng) {
+      for (var i = 0; i < cells.length; i++) {
+        if (featureContains(cells[i], plng, plat)) return cells[i];
+      }
+      return null;
+    }
+
     function showCell(plat, plng) {
-      var found = null;
-      cells.forEach(function (f) { if (!found && featureContains(f, plng, plat)) found = f; });
+      var found = cellAt(plat, plng);
       if (layer) {
-        layer.setStyle(function (f) {
-          return f === found
-            ? { weight: 4, color: "#b45309", fillColor: "#fde68a", fillOpacity: 0.35 }
-            : { color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.08 };
-        });
+        layer.setStyle(function (f) { return f === found ? CHOSEN_CELL_STYLE : CELL_STYLE; });
       }
       say(
         found ? (status && status.dataset.prefix || "") + cellLabel(found) : (status && status.dataset.outside || ""),
@@ -206,9 +210,7 @@
         var data = results[0];
         cells = data.features || [];
         layer = L.geoJSON(data, {
-          style: function () {
-            return { color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.08 };
-          },
+          style: function () { return CELL_STYLE; },
           interactive: false,
         }).addTo(map);
         if (cells.length && !hasPoint) {
@@ -240,10 +242,7 @@
     }
 
     map.on("click", function (e) {
-      var tapped = null;
-      cells.forEach(function (f) {
-        if (!tapped && featureContains(f, e.latlng.lng, e.latlng.lat)) tapped = f;
-      });
+      var tapped = cellAt(e.latlng.lat, e.latlng.lng);
       if (tapped && cellPixels(tapped) < MIN_CELL_PX && map.getZoom() < 19) {
         // Too small to aim at: bring it closer first.
         map.setView(e.latlng, map.getZoom() + 2);
